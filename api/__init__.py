@@ -1,1 +1,1 @@
-"""api package."""
+"""The composition root: HTTP service, CLI, settings, storage adapters and web pages."""
