@@ -69,29 +69,60 @@ _MAX_UID = 8191  # ENTL is 16 bits of *bits*
 _MAX_CIPHERTEXT = 1 << 20
 
 _lib: ctypes.CDLL | None = None
-_lib_lock = threading.Lock()
+_lib_lock = threading.RLock()
 _self_test_done = False
+_self_test_error: BackendUnavailableError | None = None
 
 
 def _load() -> ctypes.CDLL:
-    """Load libcrypto once and declare the prototypes we use."""
-    global _lib
-    if _lib is not None:
+    """Load libcrypto once, declare the prototypes, and run the known-answer self-test.
+
+    The self-test runs on first use, before any caller can sign or verify; if it fails, every
+    later call raises the same :class:`BackendUnavailableError`.
+    """
+    if _lib is not None and _self_test_done:
         return _lib
+    if _self_test_error is not None:
+        raise _self_test_error
     with _lib_lock:
-        if _lib is not None:
-            return _lib
-        name = os.environ.get("ESIGN_LIBCRYPTO") or ctypes.util.find_library("crypto") or "libcrypto.so.3"
-        try:
-            lib = ctypes.CDLL(name)
-        except OSError as exc:
-            raise BackendUnavailableError(
-                f"cannot load OpenSSL libcrypto ({name}): {exc}; install libssl3 (OpenSSL 3.x)",
-                message_zh="无法加载 OpenSSL libcrypto，请安装 OpenSSL 3.x",
-            ) from exc
-        _declare(lib)
-        _lib = lib
+        lib = _lib if _lib is not None else _open()
+        if not _self_test_done and not _in_self_test.active:
+            _run_self_test_locked()
         return lib
+
+
+class _Reentry(threading.local):
+    active = False
+
+
+_in_self_test = _Reentry()
+
+
+def _run_self_test_locked() -> None:
+    global _self_test_error
+    _in_self_test.active = True
+    try:
+        _self_test_body()
+    except BackendUnavailableError as exc:
+        _self_test_error = exc
+        raise
+    finally:
+        _in_self_test.active = False
+
+
+def _open() -> ctypes.CDLL:
+    global _lib
+    name = os.environ.get("ESIGN_LIBCRYPTO") or ctypes.util.find_library("crypto") or "libcrypto.so.3"
+    try:
+        lib = ctypes.CDLL(name)
+    except OSError as exc:
+        raise BackendUnavailableError(
+            f"cannot load OpenSSL libcrypto ({name}): {exc}; install libssl3 (OpenSSL 3.x)",
+            message_zh="无法加载 OpenSSL libcrypto，请安装 OpenSSL 3.x",
+        ) from exc
+    _declare(lib)
+    _lib = lib
+    return lib
 
 
 def _declare(lib: ctypes.CDLL) -> None:
@@ -591,15 +622,22 @@ _SM3_KATS = (
 
 
 def self_test() -> None:
-    """Run the SM3 and SM2 known-answer tests once; raise if the backend is unusable.
+    """Load the backend and run its known-answer tests (once per process); raise if unusable.
+
+    Every entry point of this module calls it implicitly; the service calls it at start-up so
+    that a libcrypto without SM2 stops the process with a clear message.
+    """
+    _load()
+
+
+def _self_test_body() -> None:
+    """The SM3 and SM2 known-answer tests.
 
     Checks: SM3 vectors of GB/T 32905; Z_A of the Annex A key; the Annex A signature verifies
     and a one-bit change of it does not; a fresh key signs and verifies; the private scalar
     of Annex A imports and yields the Annex A public key.
     """
     global _self_test_done
-    if _self_test_done:
-        return
     from cryptography.hazmat.primitives import hashes
 
     def fail(what: str) -> BackendUnavailableError:

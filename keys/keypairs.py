@@ -212,9 +212,7 @@ def pem_blocks(data: bytes) -> list[tuple[str, bytes]]:
         try:
             der = base64.b64decode(b"".join(body.split()), validate=True)
         except ValueError as exc:
-            raise BadInputError(
-                f"corrupt PEM block {m.group(1).decode()}", message_zh="PEM 数据损坏"
-            ) from exc
+            raise BadInputError(f"corrupt PEM block {m.group(1).decode()}", message_zh="PEM 数据损坏") from exc
         out.append((m.group(1).decode(), der))
     return out
 
@@ -260,5 +258,3 @@ class _Cert(core.Sequence):
 
 def _spki_of(cert_der: bytes) -> bytes:
     return bytes(_Cert.load(cert_der)["tbs"]["spki"].dump())
-
-

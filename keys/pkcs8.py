@@ -94,7 +94,9 @@ def _pem(label: str, der: bytes) -> bytes:
 
     b64 = base64.encodebytes(der).replace(b"\n", b"")
     lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return b"-----BEGIN " + label.encode() + b"-----\n" + b"\n".join(lines) + b"\n-----END " + label.encode() + b"-----\n"
+    return (
+        b"-----BEGIN " + label.encode() + b"-----\n" + b"\n".join(lines) + b"\n-----END " + label.encode() + b"-----\n"
+    )
 
 
 def encrypt_private_key(key: SigningKey, *, passphrase: bytes, scrypt_n: int = SCRYPT_N) -> bytes:
@@ -122,7 +124,13 @@ def encrypt_private_key(key: SigningKey, *, passphrase: bytes, scrypt_n: int = S
         {
             "algorithm": _OID_SCRYPT,
             "parameters": _ScryptParams(
-                {"salt": salt, "cost": scrypt_n, "block_size": _SCRYPT_R, "parallelization": _SCRYPT_P, "key_length": 32}
+                {
+                    "salt": salt,
+                    "cost": scrypt_n,
+                    "block_size": _SCRYPT_R,
+                    "parallelization": _SCRYPT_P,
+                    "key_length": 32,
+                }
             ),
         }
     )
@@ -130,7 +138,10 @@ def encrypt_private_key(key: SigningKey, *, passphrase: bytes, scrypt_n: int = S
     info = _EncryptedPrivateKeyInfo(
         {
             "encryption_algorithm": _AlgId(
-                {"algorithm": _OID_PBES2, "parameters": _Pbes2Params({"key_derivation_func": kdf, "encryption_scheme": scheme})}
+                {
+                    "algorithm": _OID_PBES2,
+                    "parameters": _Pbes2Params({"key_derivation_func": kdf, "encryption_scheme": scheme}),
+                }
             ),
             "encrypted_data": body,
         }
@@ -144,7 +155,9 @@ def _derive(kdf: _AlgId, passphrase: bytes, key_len: int) -> bytes:
     if oid == _OID_SCRYPT:
         p = _ScryptParams.load(raw)
         n, r, par = p["cost"].native, p["block_size"].native, p["parallelization"].native
-        if not (2 <= n <= _MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= _MAX_SCRYPT_RP and 1 <= par <= _MAX_SCRYPT_RP):
+        if not (
+            2 <= n <= _MAX_SCRYPT_N and n & (n - 1) == 0 and 1 <= r <= _MAX_SCRYPT_RP and 1 <= par <= _MAX_SCRYPT_RP
+        ):
             raise KeyFormatError("scrypt parameters out of the accepted range", message_zh="scrypt 参数超出允许范围")
         return Scrypt(salt=p["salt"].native, length=key_len, n=n, r=r, p=par).derive(passphrase)
     if oid == _OID_PBKDF2:
@@ -234,7 +247,9 @@ def load_private_key(data: bytes, *, passphrase: bytes | None) -> SigningKey:
     if is_encrypted_pem(data) or (b"-----BEGIN" not in data and passphrase is not None):
         if passphrase is None:
             raise WrongPassphraseError(
-                "this key is encrypted: give a passphrase file", message_zh="私钥已加密，请提供口令文件", field="passphrase"
+                "this key is encrypted: give a passphrase file",
+                message_zh="私钥已加密，请提供口令文件",
+                field="passphrase",
             )
         return decrypt_private_key(data, passphrase=passphrase)
     if b"-----BEGIN" in data:

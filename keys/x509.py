@@ -37,7 +37,7 @@ from keys._x509_build import (
     subject_key_identifier,
 )
 from keys.algorithms import DEFAULT_POLICY, AlgorithmPolicy, KeyType, SignatureAlgorithm, by_oid
-from keys.errors import AlgorithmNotAllowedError, CertificateError, EsignError, KeyFormatError
+from keys.errors import AlgorithmNotAllowedError, CertificateError, EsignError
 from keys.interfaces import VerifyingKey
 from keys.keypairs import pem_blocks, public_key_from_spki
 
@@ -352,7 +352,8 @@ def _pkcs7_certs(der: bytes) -> list[bytes]:
     info = cms.ContentInfo.load(der, strict=True)
     if info["content_type"].dotted not in ("1.2.840.113549.1.7.2", "1.2.156.10197.6.1.4.2.2"):
         raise ValueError("not SignedData")
-    sd = cms.SignedData.load(info["content"].contents if False else info["content"].dump())
+    content = info["content"]
+    sd = content if isinstance(content, cms.SignedData) else cms.SignedData.load(content.dump())
     return [c.chosen.dump() for c in sd["certificates"]]
 
 
@@ -492,7 +493,3 @@ def cert_to_pem(der: bytes) -> bytes:
 def crl_to_pem(der: bytes) -> bytes:
     """PEM ``X509 CRL`` armour."""
     return bytes(pem.armor("X509 CRL", der))
-
-
-# KeyFormatError is part of this module's contract through Certificate.public_key().
-_ = KeyFormatError

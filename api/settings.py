@@ -1,0 +1,175 @@
+"""Service settings, read from ``ESIGN_*`` environment variables (see ``docs/configuration.md``).
+
+Everything that differs between a laptop demo and production is here, and only here: the
+storage backends are chosen purely by ``database_url`` and ``redis_url``. Secrets (keystore
+passphrase, bootstrap admin token, PII hashing key) are never given defaults in code; for the
+demo they are generated once into ``<data_dir>/secrets/`` with mode 0600.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from keys.errors import BadInputError, KeyStoreError
+
+__all__ = [
+    "DEFAULT_MAX_UPLOAD_BYTES",
+    "DEFAULT_REGION",
+    "DEFAULT_REGION_NAME",
+    "Settings",
+    "read_or_create_secret",
+]
+
+#: Demo region: GB/T 2260 code of Guangdong province. The demo PKI is labelled DEMO in every name.
+DEFAULT_REGION = "440000"
+DEFAULT_REGION_NAME = "广东省（演示） Guangdong (demo)"
+#: Largest request body accepted by default (10 MiB): a signed PDF with some margin.
+DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+_SECRET_FILE_MODE = 0o600
+
+_log = logging.getLogger("esign.settings")
+
+
+class Settings(BaseSettings):
+    """All service settings. Every field maps to ``ESIGN_<FIELD>`` (case-insensitive)."""
+
+    model_config = SettingsConfigDict(env_prefix="ESIGN_", extra="ignore", frozen=True)
+
+    data_dir: Path = Path("./var")
+    """Directory for the SQLite database, secrets and the demo PKI."""
+    database_url: str | None = None
+    """SQLAlchemy URL. Default ``sqlite:///<data_dir>/esign.db``; production ``postgresql+psycopg://...``."""
+    redis_url: str | None = None
+    """``redis://host:port/db``; ``None`` uses the in-process cache."""
+    cache_prefix: str = "esign:"
+    """Prefix of every cache key (lets several deployments share one Redis database)."""
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    """Capacity of the in-process LRU cache."""
+    cache_default_ttl: float = Field(default=300.0, gt=0)
+    """Default time-to-live of cache entries, seconds."""
+    auth_cache_ttl: float = Field(default=30.0, ge=0)
+    """How long a token lookup is cached (0 disables); revocation clears it at once."""
+    region: str = DEFAULT_REGION
+    """Region this deployment serves (GB/T 2260 code)."""
+    region_name: str = DEFAULT_REGION_NAME
+    """Human name of the region, shown on the landing page."""
+    demo: bool = True
+    """Bootstrap a demo region (principals, tokens, PKI) when the database is empty."""
+    keystore_passphrase: SecretStr | None = None
+    """Passphrase of the file keystore. Prefer ``keystore_passphrase_file``."""
+    keystore_passphrase_file: Path | None = None
+    """File holding the keystore passphrase (first line)."""
+    admin_token: SecretStr | None = None
+    """If set, an ``admin`` principal with this token is ensured at start-up (production bootstrap)."""
+    pii_hash_key_file: Path | None = None
+    """Key for hashing personal data in logs and audit entries; default ``<data_dir>/secrets/pii.key``."""
+    max_upload_bytes: int = Field(default=DEFAULT_MAX_UPLOAD_BYTES, ge=0)
+    """Largest request body accepted; larger requests get 413."""
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    """Log level of the JSON log lines on stderr."""
+    run_migrations: bool = True
+    """Apply database migrations at start-up."""
+    problem_base_uri: str = "/problems/"
+    """Prefix of RFC 9457 problem ``type`` URIs; each resolves to a page served by this service."""
+    db_pool_size: int = Field(default=5, ge=1)
+    """Connection pool size for PostgreSQL."""
+
+    @field_validator("region")
+    @classmethod
+    def _region_code(cls, v: str) -> str:
+        if not (len(v) == 6 and v.isdigit()) and v != "demo":
+            raise ValueError("region must be a 6-digit GB/T 2260 code (or 'demo')")
+        return v
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+    # -- derived values -------------------------------------------------------------------
+
+    @property
+    def secrets_dir(self) -> Path:
+        """``<data_dir>/secrets`` (created 0700 on demand)."""
+        return self.data_dir / "secrets"
+
+    @property
+    def pki_dir(self) -> Path:
+        """``<data_dir>/pki``: one sub-directory per region."""
+        return self.data_dir / "pki"
+
+    def resolved_database_url(self) -> str:
+        """The database URL in use (the SQLite default when none is configured)."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'esign.db').resolve()}"
+
+    def keystore_passphrase_bytes(self, *, create: bool) -> bytes:
+        """The keystore passphrase: env value, else the file, else (``create``) a generated demo one.
+
+        Raises:
+            KeyStoreError: no passphrase configured and ``create`` is false, or the file is unreadable.
+        """
+        if self.keystore_passphrase is not None:
+            return self.keystore_passphrase.get_secret_value().encode()
+        if self.keystore_passphrase_file is not None:
+            try:
+                line = self.keystore_passphrase_file.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                raise KeyStoreError(
+                    f"cannot read ESIGN_KEYSTORE_PASSPHRASE_FILE ({exc.strerror})",
+                    message_zh="无法读取密钥库口令文件",
+                ) from exc
+            if not line or not line[0]:
+                raise KeyStoreError("ESIGN_KEYSTORE_PASSPHRASE_FILE is empty", message_zh="密钥库口令文件为空")
+            return line[0].encode()
+        if not create:
+            raise KeyStoreError(
+                "no keystore passphrase: set ESIGN_KEYSTORE_PASSPHRASE_FILE (or ESIGN_KEYSTORE_PASSPHRASE)",
+                message_zh="未配置密钥库口令",
+            )
+        path = self.secrets_dir / "keystore.pass"
+        existed = path.exists()
+        value = read_or_create_secret(path, lambda: secrets.token_urlsafe(32))
+        if not existed:
+            _log.warning("generated a demo keystore passphrase", extra={"path": str(path)})
+        return value.encode()
+
+    def pii_hash_key(self) -> bytes:
+        """Key for :func:`keys.audit.pii_digest` (file, generated on first use)."""
+        path = self.pii_hash_key_file or (self.secrets_dir / "pii.key")
+        return bytes.fromhex(read_or_create_secret(path, lambda: secrets.token_hex(32)))
+
+
+def read_or_create_secret(path: Path, make: object) -> str:
+    """Read the first line of ``path``; if missing, write ``make()`` to it with mode 0600.
+
+    The parent directory is created with mode 0700. Creation uses ``O_EXCL`` so two processes
+    starting together never overwrite each other's secret.
+
+    Raises:
+        KeyStoreError: the file cannot be read or written.
+    """
+    assert callable(make)
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SECRET_FILE_MODE)
+        except FileExistsError:
+            value = path.read_text(encoding="utf-8").strip()
+            if not value:
+                raise BadInputError(f"secret file {path} is empty", message_zh="密钥文件为空") from None
+            return value
+        value = str(make())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(value + "\n")
+        return value
+    except OSError as exc:
+        raise KeyStoreError(f"cannot use secret file {path} ({exc.strerror})", message_zh="无法读写密钥文件") from exc
