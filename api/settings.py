@@ -27,7 +27,7 @@ __all__ = [
     "read_or_create_secret",
 ]
 
-#: Demo region: GB/T 2260 code of Guangdong province. The demo PKI is labelled DEMO in every name.
+#: Demo region: GB/T 2260 code of Guangdong province (the landing page and token names say "demo").
 DEFAULT_REGION = "440000"
 DEFAULT_REGION_NAME = "广东省（演示） Guangdong (demo)"
 #: Largest request body accepted by default (10 MiB): a signed PDF with some margin.
@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     """Human name of the region, shown on the landing page."""
     demo: bool = True
     """Bootstrap a demo region (principals, tokens, PKI) when the database is empty."""
+    demo_pki: bool = True
+    """With ``demo``: also create the region's root and issuing CA under ``<data_dir>/pki/<region>``."""
     keystore_passphrase: SecretStr | None = None
     """Passphrase of the file keystore. Prefer ``keystore_passphrase_file``."""
     keystore_passphrase_file: Path | None = None

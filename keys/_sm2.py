@@ -65,7 +65,7 @@ _GY = 0xBC3736A2F4F6779C59BDCEE36B692153D0A9877CC62A474002DF32E52139F0A0
 
 # SubjectPublicKeyInfo prefix for an uncompressed SM2 point: id-ecPublicKey + sm2p256v1.
 _SPKI_PREFIX = bytes.fromhex("3059301306072a8648ce3d020106082a811ccf5501822d034200")
-_MAX_UID = 8191  # ENTL is 16 bits of *bits*
+_MAX_UID = 8190  # ENTL is 16 bits counting *bits*; OpenSSL requires len < UINT16_MAX // 8
 _MAX_CIPHERTEXT = 1 << 20
 
 _lib: ctypes.CDLL | None = None
@@ -226,8 +226,8 @@ def _check_uid(uid: bytes | str | None) -> bytes:
         uid = uid.encode("utf-8")
     if not uid or len(uid) > _MAX_UID:
         raise BadInputError(
-            "the SM2 distinguishing ID must be 1 to 8191 bytes",
-            message_zh="SM2 用户标识长度须为 1 至 8191 字节",
+            "the SM2 distinguishing ID must be 1 to 8190 bytes",
+            message_zh="SM2 用户标识长度须为 1 至 8190 字节",
             field="id",
         )
     return uid

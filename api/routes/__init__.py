@@ -1,0 +1,23 @@
+"""HTTP routers. ``create_app`` includes every router in :data:`ROUTERS`, in order.
+
+Adding a router is one line here, e.g. ``from api.routes.keys import router as keys_router``
+and ``keys_router`` appended to the list; or pass ``extra_routers=[...]`` to ``create_app``.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.routes.audit import router as audit_router
+from api.routes.health import router as health_router
+from api.routes.principals import router as principals_router
+from api.web import router as web_router
+
+__all__ = ["ROUTERS"]
+
+ROUTERS: list[APIRouter] = [
+    health_router,
+    principals_router,
+    audit_router,
+    web_router,
+]
