@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     """Bootstrap a demo region (principals, tokens, PKI) when the database is empty."""
     demo_pki: bool = True
     """With ``demo``: also create the region's root and issuing CA under ``<data_dir>/pki/<region>``."""
+    keystore_url: str | None = None
+    """Where service keys live: ``file:///dir`` or a ``pkcs11:`` URI (default: file store in ``<data_dir>/keys``)."""
+    keystore_scrypt_n: int | None = None
+    """scrypt cost for new key files (tests lower it; leave unset in production)."""
     keystore_passphrase: SecretStr | None = None
     """Passphrase of the file keystore. Prefer ``keystore_passphrase_file``."""
     keystore_passphrase_file: Path | None = None

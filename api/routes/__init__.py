@@ -10,6 +10,7 @@ from fastapi import APIRouter
 
 from api.routes.audit import router as audit_router
 from api.routes.health import router as health_router
+from api.routes.keys import router as keys_router
 from api.routes.principals import router as principals_router
 from api.web import router as web_router
 
@@ -18,6 +19,7 @@ __all__ = ["ROUTERS"]
 ROUTERS: list[APIRouter] = [
     health_router,
     principals_router,
+    keys_router,
     audit_router,
     web_router,
 ]
