@@ -11,6 +11,7 @@ import base64
 import re
 
 from asn1crypto import core
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
@@ -173,7 +174,7 @@ def public_key_from_spki(spki_der: bytes) -> VerifyingKey:
         return Sm2VerifyingKey(SM2PublicKey.from_point(point))
     try:
         key = serialization.load_der_public_key(spki_der)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError(f"unsupported public key: {exc}", message_zh="不支持的公钥", field="key") from exc
     return public_from_pyca(key)
 
@@ -192,7 +193,7 @@ def load_private_key_der(pkcs8_der: bytes) -> SigningKey:
         return Sm2SigningKey(SM2PrivateKey.from_der(pkcs8_der))
     try:
         key = serialization.load_der_private_key(pkcs8_der, password=None)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise KeyFormatError(f"unsupported private key: {exc}", message_zh="不支持的私钥", field="key") from exc
     if not isinstance(key, (ec.EllipticCurvePrivateKey, rsa.RSAPrivateKey, ed25519.Ed25519PrivateKey)):
         raise KeyFormatError(f"unsupported private key type {type(key).__name__}", field="key")

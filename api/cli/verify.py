@@ -1,0 +1,145 @@
+"""``esign verify``: check a signed artefact or certificate chain and print an ETSI-style report.
+
+The artefact kind is detected from the bytes and dispatched to one handler per kind.
+Certificate chains are the only kind so far; PDF, OFD, seals and licences come later and
+exit with code 3 ("not supported yet") until then.
+
+Exit codes: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE, 3 bad input (unreadable or
+unparsable file, unsupported kind, bad option).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import click
+
+from api.cli import emit, fail
+from keys.errors import BadInputError, EsignError
+from keys.x509 import parse_certificates
+from verifier.chain import load_crls, load_trust_store, verify_certificate_bundle
+from verifier.pki import TrustStore
+from verifier.report import Indication, ValidationReport
+
+__all__ = ["EXIT_CODES", "detect_kind", "verify"]
+
+#: Exit code per indication; 3 is bad input.
+EXIT_CODES = {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 2}
+_BAD_INPUT = 3
+#: Largest file ``verify`` reads.
+MAX_INPUT_BYTES = 64 << 20
+
+
+class _Unsupported(BadInputError):
+    code = "unsupported_artefact"
+    default_zh = "暂不支持该类型的文件"
+
+
+def detect_kind(data: bytes) -> str:
+    """``certificate``, ``pdf``, ``ofd``, ``seal`` or ``unknown``, from the first bytes."""
+    head = data[:1024]
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "ofd"
+    if (
+        b"-----BEGIN CERTIFICATE-----" in data
+        or b"-----BEGIN PKCS7-----" in data
+        or (b"-----BEGIN TRUSTED CERTIFICATE-----" in data)
+    ):
+        return "certificate"
+    if head[:1] == b"\x30":
+        try:
+            parse_certificates(data)
+        except EsignError:
+            return "unknown"
+        return "certificate"
+    return "unknown"
+
+
+def _verify_certificate(
+    data: bytes, *, trust: TrustStore, crls: list[Any], at: datetime, require_revocation: bool
+) -> ValidationReport:
+    try:
+        parse_certificates(data)
+    except EsignError as exc:
+        fail(exc, exit_code=_BAD_INPUT)
+    return verify_certificate_bundle(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation)
+
+
+_HANDLERS: dict[str, Callable[..., ValidationReport]] = {"certificate": _verify_certificate}
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = [
+        f"{report['indication']}" + (f" / {report['sub_indication']}" if report["sub_indication"] else ""),
+        f"  {report['reason']['en']}",
+        f"  {report['reason']['zh']}",
+    ]
+    if report["reason"]["hint_en"]:
+        lines.append(f"  hint: {report['reason']['hint_en']}")
+    for c in report["checks"]:
+        lines.append(f"  [{c['status']:>13}] {c['name']}: {c['detail_en']}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=False))
+@click.option(
+    "--trust",
+    "trust_paths",
+    multiple=True,
+    type=click.Path(),
+    help="Trust anchor PEM/DER file or directory (repeatable). No OS trust store is used.",
+)
+@click.option("--crl", "crl_paths", multiple=True, type=click.Path(dir_okay=False), help="CRL file (repeatable).")
+@click.option("--require-revocation", is_flag=True, help="Fail closed (INDETERMINATE) without a covering CRL.")
+@click.option("--at", "at_", help="Validation time, ISO 8601 (default: now).")
+@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
+def verify(
+    file: str,
+    trust_paths: tuple[str, ...],
+    crl_paths: tuple[str, ...],
+    require_revocation: bool,
+    at_: str | None,
+    fmt: str,
+) -> None:
+    """Verify FILE (certificate or PEM chain, leaf first) and print the validation report.
+
+    Exit codes: 0 passed, 1 failed, 2 indeterminate, 3 bad input.
+    """
+    try:
+        try:
+            data = Path(file).read_bytes()[: MAX_INPUT_BYTES + 1]
+        except OSError as exc:
+            raise BadInputError(f"cannot read {file}: {exc.strerror}", message_zh="无法读取文件", field="file") from exc
+        if len(data) > MAX_INPUT_BYTES:
+            raise BadInputError("input file too large", message_zh="文件过大", field="file")
+        if at_ is None:
+            at = datetime.now(UTC).replace(microsecond=0)  # the CLI boundary is where "now" comes from
+        else:
+            try:
+                at = datetime.fromisoformat(at_.replace("Z", "+00:00"))
+            except ValueError:
+                raise BadInputError(f"--at {at_!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
+            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        kind = detect_kind(data)
+        handler = _HANDLERS.get(kind)
+        if handler is None:
+            what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
+            raise _Unsupported(
+                f"{file} is {what}: not supported yet; only certificates and certificate chains can be verified so far",
+                message_zh="目前仅支持验证证书和证书链",
+                field="file",
+            )
+        trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
+        crls = load_crls(crl_paths)
+    except EsignError as exc:
+        fail(exc, exit_code=_BAD_INPUT)
+    report = handler(data, trust=trust, crls=crls, at=at, require_revocation=require_revocation)
+    out = report.to_dict()
+    emit(out, fmt, text=_text)
+    raise SystemExit(EXIT_CODES[report.indication])

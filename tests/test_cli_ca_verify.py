@@ -1,0 +1,154 @@
+"""`esign ca` and `esign verify` through click's CliRunner."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+
+AT = "2025-05-01T00:00:00+00:00"
+
+
+@pytest.fixture()
+def env(tmp_path: Path) -> dict[str, Path]:
+    (tmp_path / "pw").write_text("region passphrase\n")
+    (tmp_path / "kpw").write_text("holder passphrase\n")
+    return {"d": tmp_path / "region", "pw": tmp_path / "pw", "kpw": tmp_path / "kpw", "tmp": tmp_path}
+
+
+def _ok(result) -> dict:
+    assert result.exit_code == 0, (result.output, result.stderr if hasattr(result, "stderr") else "")
+    return json.loads(result.stdout)
+
+
+def test_init_issue_revoke_crl_verify(env: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    r = CliRunner()
+    d, pw = str(env["d"]), str(env["pw"])
+    out = _ok(r.invoke(main, ["ca", "init", "--dir", d, "--region", "Sichuan", "--passphrase-file", pw, "--at", AT]))
+    assert out["alg"] == "sm2" and "Sichuan Root CA" in out["root"]["subject"]
+    bundle = env["tmp"] / "bundle.pem"
+    out = _ok(
+        r.invoke(
+            main,
+            [
+                "ca",
+                "issue",
+                "--dir",
+                d,
+                "--passphrase-file",
+                pw,
+                "--subject",
+                "C=CN,O=Org,CN=Lic",
+                "--profile",
+                "licence_issuer",
+                "--generate",
+                "sm2",
+                "--key-out",
+                str(env["tmp"] / "k.pem"),
+                "--key-passphrase-file",
+                str(env["kpw"]),
+                "--out",
+                str(bundle),
+                "--at",
+                AT,
+            ],
+        )
+    )
+    serial = out["certificate"]["serial"]
+    assert (env["tmp"] / "k.pem").read_bytes().startswith(b"-----BEGIN ENCRYPTED PRIVATE KEY-----")
+    root = str(env["d"] / "root" / "cert.pem")
+    res = r.invoke(main, ["verify", str(bundle), "--trust", root, "--at", "2025-05-02T00:00:00Z"])
+    rep = json.loads(res.stdout)
+    assert res.exit_code == 0, res.output
+    assert rep["indication"] == "TOTAL_PASSED" and rep["sub_indication"] is None
+    assert set(rep["reason"]) >= {"zh", "en"} and rep["checks"]
+    # Passphrase from the environment variable works too; revoke, then CRL.
+    monkeypatch.setenv("ESIGN_CA_PASSPHRASE_FILE", pw)
+    _ok(
+        r.invoke(
+            main,
+            [
+                "ca",
+                "revoke",
+                "--dir",
+                d,
+                "--serial",
+                serial,
+                "--reason",
+                "key_compromise",
+                "--at",
+                "2025-05-03T00:00:00Z",
+            ],
+        )
+    )
+    crl = env["tmp"] / "ca.crl"
+    out = _ok(r.invoke(main, ["ca", "crl", "--dir", d, "--out", str(crl), "--at", "2025-05-03T01:00:00Z"]))
+    assert out["crl_number"] == 1
+    res = r.invoke(main, ["verify", str(bundle), "--trust", root, "--crl", str(crl), "--at", "2025-05-04T00:00:00Z"])
+    assert res.exit_code == 1, res.output
+    rep = json.loads(res.stdout)
+    assert rep["indication"] == "TOTAL_FAILED" and rep["sub_indication"] == "REVOKED"
+    # Revocation required but no CRL for the CA level: indeterminate (exit 2), text format readable.
+    res = r.invoke(
+        main,
+        [
+            "verify",
+            str(bundle),
+            "--trust",
+            str(env["d"] / "root"),
+            "--require-revocation",
+            "--at",
+            "2025-05-02T00:00:00Z",
+            "--format",
+            "text",
+        ],
+    )
+    assert res.exit_code == 2 and "INDETERMINATE" in res.stdout
+    # No trust anchor at all: indeterminate, never passed.
+    assert r.invoke(main, ["verify", str(bundle), "--at", "2025-05-02T00:00:00Z"]).exit_code == 2
+    out = _ok(r.invoke(main, ["ca", "show", "--dir", d]))
+    assert out["cas"]["issuing"]["issued"][serial]["status"] == "revoked"
+    out = _ok(r.invoke(main, ["ca", "rotate", "--dir", d, "--at", "2025-05-05T00:00:00Z"]))
+    assert out["ca"] == "issuing"
+
+
+def test_bad_input_exits_3(env: dict[str, Path]) -> None:
+    r = CliRunner()
+    garbage = env["tmp"] / "garbage.bin"
+    garbage.write_bytes(b"\x00\x01not a certificate at all")
+    res = r.invoke(main, ["verify", str(garbage)])
+    assert res.exit_code == 3 and "error" in res.stderr
+    pdf = env["tmp"] / "doc.pdf"
+    pdf.write_bytes(b"%PDF-1.7\n...")
+    res = r.invoke(main, ["verify", str(pdf)])
+    assert res.exit_code == 3 and "not supported yet" in json.loads(res.stderr)["error"]["en"]
+    broken = env["tmp"] / "broken.pem"
+    broken.write_bytes(b"-----BEGIN CERTIFICATE-----\nMIIBAA==\n-----END CERTIFICATE-----\n")
+    assert r.invoke(main, ["verify", str(broken)]).exit_code == 3
+    assert r.invoke(main, ["verify", str(env["tmp"] / "missing.pem")]).exit_code == 3
+    # The CA refuses to run without a passphrase file (never on the command line).
+    res = r.invoke(main, ["ca", "init", "--dir", str(env["d"]), "--region", "X"])
+    assert res.exit_code != 0 and "passphrase" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "cmd",
+    [
+        [],
+        ["ca"],
+        ["ca", "init"],
+        ["ca", "issue"],
+        ["ca", "revoke"],
+        ["ca", "crl"],
+        ["ca", "rotate"],
+        ["ca", "show"],
+        ["verify"],
+    ],
+)
+def test_help(cmd: list[str]) -> None:
+    res = CliRunner().invoke(main, [*cmd, "--help"])
+    assert res.exit_code == 0 and "Usage" in res.output
