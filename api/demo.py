@@ -67,7 +67,13 @@ def _init_pki(settings: Settings, *, at: datetime) -> tuple[Path | None, str]:
     target = settings.pki_dir / settings.region
     if (target / "region.json").exists():
         return target, "region PKI already present; reused"
-    ca.Region.init(target, region=settings.region, passphrase=settings.keystore_passphrase_bytes(create=True), at=at)
+    ca.Region.init(
+        target,
+        region=settings.region,
+        passphrase=settings.keystore_passphrase_bytes(create=True),
+        at=at,
+        crl_url=f"{settings.public_base_url.rstrip('/')}/v1/ca/crl",
+    )
     return target, ""
 
 

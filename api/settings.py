@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     """Bootstrap a demo region (principals, tokens, PKI) when the database is empty."""
     demo_pki: bool = True
     """With ``demo``: also create the region's root and issuing CA under ``<data_dir>/pki/<region>``."""
+    public_base_url: str = "http://127.0.0.1:8000"
+    """Where relying parties reach this service; CRL distribution points in issued certificates point here."""
     keystore_url: str | None = None
     """Where service keys live: ``file:///dir`` or a ``pkcs11:`` URI (default: file store in ``<data_dir>/keys``)."""
     keystore_scrypt_n: int | None = None

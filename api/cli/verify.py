@@ -10,7 +10,6 @@ unparsable file, unsupported kind, bad option).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -19,58 +18,16 @@ import click
 
 from api.cli import emit, fail
 from keys.errors import BadInputError, EsignError
-from keys.x509 import parse_certificates
-from verifier.chain import load_crls, load_trust_store, verify_certificate_bundle
+from verifier.chain import load_crls, load_trust_store
 from verifier.pki import TrustStore
-from verifier.report import Indication, ValidationReport
+from verifier.report import Indication
+from verifier.verifier import MAX_INPUT_BYTES, verify_artefact
 
-__all__ = ["EXIT_CODES", "detect_kind", "verify"]
+__all__ = ["EXIT_CODES", "verify"]
 
 #: Exit code per indication; 3 is bad input.
 EXIT_CODES = {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 2}
 _BAD_INPUT = 3
-#: Largest file ``verify`` reads.
-MAX_INPUT_BYTES = 64 << 20
-
-
-class _Unsupported(BadInputError):
-    code = "unsupported_artefact"
-    default_zh = "暂不支持该类型的文件"
-
-
-def detect_kind(data: bytes) -> str:
-    """``certificate``, ``pdf``, ``ofd``, ``seal`` or ``unknown``, from the first bytes."""
-    head = data[:1024]
-    if head.startswith(b"%PDF-"):
-        return "pdf"
-    if head.startswith(b"PK\x03\x04"):
-        return "ofd"
-    if (
-        b"-----BEGIN CERTIFICATE-----" in data
-        or b"-----BEGIN PKCS7-----" in data
-        or (b"-----BEGIN TRUSTED CERTIFICATE-----" in data)
-    ):
-        return "certificate"
-    if head[:1] == b"\x30":
-        try:
-            parse_certificates(data)
-        except EsignError:
-            return "unknown"
-        return "certificate"
-    return "unknown"
-
-
-def _verify_certificate(
-    data: bytes, *, trust: TrustStore, crls: list[Any], at: datetime, require_revocation: bool
-) -> ValidationReport:
-    try:
-        parse_certificates(data)
-    except EsignError as exc:
-        fail(exc, exit_code=_BAD_INPUT)
-    return verify_certificate_bundle(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation)
-
-
-_HANDLERS: dict[str, Callable[..., ValidationReport]] = {"certificate": _verify_certificate}
 
 
 def _text(report: dict[str, Any]) -> str:
@@ -126,20 +83,11 @@ def verify(
             except ValueError:
                 raise BadInputError(f"--at {at_!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
             at = at if at.tzinfo else at.replace(tzinfo=UTC)
-        kind = detect_kind(data)
-        handler = _HANDLERS.get(kind)
-        if handler is None:
-            what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
-            raise _Unsupported(
-                f"{file} is {what}: not supported yet; only certificates and certificate chains can be verified so far",
-                message_zh="目前仅支持验证证书和证书链",
-                field="file",
-            )
         trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
         crls = load_crls(crl_paths)
+        report = verify_artefact(data, trust=trust, crls=crls, at=at, require_revocation=require_revocation)
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
-    report = handler(data, trust=trust, crls=crls, at=at, require_revocation=require_revocation)
     out = report.to_dict()
     emit(out, fmt, text=_text)
     raise SystemExit(EXIT_CODES[report.indication])

@@ -9,9 +9,11 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from api.routes.audit import router as audit_router
+from api.routes.ca import router as ca_router
 from api.routes.health import router as health_router
 from api.routes.keys import router as keys_router
 from api.routes.principals import router as principals_router
+from api.routes.verify import router as verify_router
 from api.web import router as web_router
 
 __all__ = ["ROUTERS"]
@@ -20,6 +22,8 @@ ROUTERS: list[APIRouter] = [
     health_router,
     principals_router,
     keys_router,
+    ca_router,
+    verify_router,
     audit_router,
     web_router,
 ]

@@ -1,0 +1,97 @@
+"""The one front door: detect what was handed in and dispatch to the check for that kind.
+
+Every caller (library, ``esign verify``, ``POST /v1/verify``) goes through
+:func:`verify_artefact`, so all of them give the same verdict for the same bytes. Certificate
+chains are the only kind so far; the seals-and-signatures and verifier issues add PDF, OFD,
+GB/T 38540 seals, CMS and licence QR text as further handlers in :data:`_HANDLERS`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from keys.errors import BadInputError, EsignError
+from keys.x509 import Crl, parse_certificates
+from verifier.chain import verify_certificate_bundle
+from verifier.pki import PathPolicy, TrustStore
+from verifier.report import ValidationReport
+
+__all__ = ["MAX_INPUT_BYTES", "UnsupportedArtefactError", "detect_kind", "verify_artefact"]
+
+#: Largest artefact accepted by the front door.
+MAX_INPUT_BYTES = 64 << 20
+
+
+class UnsupportedArtefactError(BadInputError):
+    """The bytes are not of a kind esign can verify (yet)."""
+
+    code = "unsupported_artefact"
+    default_zh = "暂不支持该类型的文件"
+
+
+def detect_kind(data: bytes) -> str:
+    """``certificate``, ``pdf``, ``ofd`` or ``unknown``, from the bytes alone (never the file name)."""
+    head = data[:1024]
+    if head.startswith(b"%PDF-"):
+        return "pdf"
+    if head.startswith(b"PK\x03\x04"):
+        return "ofd"
+    if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN PKCS7-----" in data:
+        return "certificate"
+    if head[:1] == b"\x30":
+        try:
+            parse_certificates(data)
+        except EsignError:
+            return "unknown"
+        return "certificate"
+    return "unknown"
+
+
+def _certificate(
+    data: bytes, *, trust: TrustStore, at: datetime, crls: Sequence[Crl], require_revocation: bool,
+    policy: PathPolicy | None,
+) -> ValidationReport:
+    parse_certificates(data)  # malformed input is bad input (exit 3 / HTTP 400), not a verdict
+    return verify_certificate_bundle(
+        data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy
+    )
+
+
+_HANDLERS: dict[str, Callable[..., ValidationReport]] = {"certificate": _certificate}
+
+
+def verify_artefact(
+    data: bytes,
+    *,
+    trust: TrustStore,
+    at: datetime,
+    crls: Sequence[Crl] = (),
+    require_revocation: bool = False,
+    policy: PathPolicy | None = None,
+) -> ValidationReport:
+    """Verify any supported artefact and return its report.
+
+    Args:
+        data: the artefact's bytes.
+        trust: the anchors to trust (nothing else is trusted; no OS store).
+        at: the validation time.
+        crls: revocation data supplied by the caller.
+        require_revocation: fail closed (INDETERMINATE) without covering revocation data.
+        policy: path-validation policy; the default applies RFC 5280 with the default allow-list.
+
+    Raises:
+        BadInputError: too large, unrecognised, or malformed input (no verdict can be given).
+    """
+    if len(data) > MAX_INPUT_BYTES:
+        raise BadInputError("input larger than 64 MiB", message_zh="文件过大", field="file")
+    kind = detect_kind(data)
+    handler = _HANDLERS.get(kind)
+    if handler is None:
+        what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
+        raise UnsupportedArtefactError(
+            f"this is {what}: not supported yet; only certificates and certificate chains can be verified so far",
+            message_zh="目前仅支持验证证书和证书链",
+            field="file",
+        )
+    return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy)
