@@ -18,7 +18,11 @@ def _pem(der: bytes, label: str = "PUBLIC KEY") -> str:
     import base64
 
     b = base64.b64encode(der).decode()
-    return f"-----BEGIN {label}-----\n" + "\n".join(b[i : i + 64] for i in range(0, len(b), 64)) + f"\n-----END {label}-----\n"
+    return (
+        f"-----BEGIN {label}-----\n"
+        + "\n".join(b[i : i + 64] for i in range(0, len(b), 64))
+        + f"\n-----END {label}-----\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -30,18 +34,26 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Any:
 
 def _issue(api: Any, alg: str = "sm2") -> dict[str, Any]:
     key = generate_key(alg)
-    r = api.client.post("/v1/ca/certificates", headers=api.auth("issuer"), json={
-        "profile": "enterprise_signer",
-        "subject": {"C": "CN", "O": "深圳示例科技有限公司", "CN": "示例企业签名"},
-        "public_key_pem": _pem(key.public_key().spki_der()),
-    })
+    r = api.client.post(
+        "/v1/ca/certificates",
+        headers=api.auth("issuer"),
+        json={
+            "profile": "enterprise_signer",
+            "subject": {"C": "CN", "O": "深圳示例科技有限公司", "CN": "示例企业签名"},
+            "public_key_pem": _pem(key.public_key().spki_der()),
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
 
 def _verify(api: Any, bundle: str, **form: str) -> Any:
-    return api.client.post("/v1/verify", headers=api.auth("verifier"),
-                           files={"file": ("chain.pem", bundle.encode(), "application/x-pem-file")}, data=form)
+    return api.client.post(
+        "/v1/verify",
+        headers=api.auth("verifier"),
+        files={"file": ("chain.pem", bundle.encode(), "application/x-pem-file")},
+        data=form,
+    )
 
 
 def test_region_is_public_and_sm2(api: Any) -> None:
@@ -71,10 +83,13 @@ def test_issue_then_verify_passes(api: Any, alg: str) -> None:
 def test_revocation_publishes_crl_and_verify_fails(api: Any) -> None:
     issued = _issue(api)
     serial = issued["serial"]
-    r = api.client.post(f"/v1/ca/certificates/{serial}/revoke", json={"reason": "key_compromise"},
-                        headers=api.auth("issuer"))
+    r = api.client.post(
+        f"/v1/ca/certificates/{serial}/revoke", json={"reason": "key_compromise"}, headers=api.auth("issuer")
+    )
     assert r.status_code == 200 and r.json()["status"] == "revoked"
-    assert api.client.post(f"/v1/ca/certificates/{serial}/revoke", json={}, headers=api.auth("issuer")).status_code == 409
+    assert (
+        api.client.post(f"/v1/ca/certificates/{serial}/revoke", json={}, headers=api.auth("issuer")).status_code == 409
+    )
     der = api.client.get("/v1/ca/crl/issuing.crl").content
     parse_crl(der)  # our parser accepts it
     assert int(serial, 16) in {r.serial_number for r in x509.load_der_x509_crl(der)}
@@ -92,10 +107,15 @@ def test_validation_time_outside_validity(api: Any) -> None:
 def test_foreign_chain_is_not_trusted(api: Any, tmp_path: Path) -> None:
     from keys.ca import Region
 
-    other = Region.init(tmp_path / "pki", region="510000", passphrase=b"another passphrase", at=datetime.now(UTC),
-                        scrypt_n=1 << 10)
-    issued = other.ca().issue(subject="C=CN,CN=Sichuan signer", profile="enterprise_signer",
-                              public_key=generate_key("sm2").public_key(), at=datetime.now(UTC))
+    other = Region.init(
+        tmp_path / "pki", region="510000", passphrase=b"another passphrase", at=datetime.now(UTC), scrypt_n=1 << 10
+    )
+    issued = other.ca().issue(
+        subject="C=CN,CN=Sichuan signer",
+        profile="enterprise_signer",
+        public_key=generate_key("sm2").public_key(),
+        at=datetime.now(UTC),
+    )
     rep = _verify(api, issued.pem.decode() + other.chain_pem().decode()).json()
     assert rep["indication"] != "TOTAL_PASSED"
 
@@ -108,12 +128,19 @@ def test_bad_input_is_problem_not_500(api: Any) -> None:
     r = _verify(api, "x", at="yesterday")
     assert r.status_code == 400 and r.json()["field"] == "at"
     assert api.client.post("/v1/verify", files={"file": ("x", b"x")}).status_code == 401
-    r = api.client.post("/v1/ca/certificates", headers=api.auth("verifier"),
-                        json={"profile": "x", "subject": {}, "public_key_pem": ""})
+    r = api.client.post(
+        "/v1/ca/certificates", headers=api.auth("verifier"), json={"profile": "x", "subject": {}, "public_key_pem": ""}
+    )
     assert r.status_code == 403
-    r = api.client.post("/v1/ca/certificates", headers=api.auth("issuer"),
-                        json={"profile": "no_such_profile", "subject": {"CN": "x"},
-                              "public_key_pem": _pem(generate_key("sm2").public_key().spki_der())})
+    r = api.client.post(
+        "/v1/ca/certificates",
+        headers=api.auth("issuer"),
+        json={
+            "profile": "no_such_profile",
+            "subject": {"CN": "x"},
+            "public_key_pem": _pem(generate_key("sm2").public_key().spki_der()),
+        },
+    )
     assert r.status_code == 400
     assert api.client.get("/v1/ca/certificates/abcdef", headers=api.auth("staff")).status_code == 404
     assert api.client.get("/v1/ca/crl/nope.crl").status_code == 404

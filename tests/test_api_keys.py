@@ -30,17 +30,24 @@ def test_create_sign_verify(api: Any, alg: str) -> None:
     pem = key["versions"][0]["public_key_pem"]
     assert "PRIVATE" not in r.text
 
-    r = api.client.post(f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"application form")},
-                        headers=api.auth("signer"))
+    r = api.client.post(
+        f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"application form")}, headers=api.auth("signer")
+    )
     assert r.status_code == 200, r.text
     sig = base64.b64decode(r.json()["signature_b64"])
     load_public_key(pem.encode()).verify(sig, b"application form")  # independent of the route
 
-    ok = api.client.post("/v1/keys/verify", headers=api.auth("verifier"),
-                         json={"public_key_pem": pem, "data_b64": B64(b"application form"), "signature_b64": B64(sig)})
+    ok = api.client.post(
+        "/v1/keys/verify",
+        headers=api.auth("verifier"),
+        json={"public_key_pem": pem, "data_b64": B64(b"application form"), "signature_b64": B64(sig)},
+    )
     assert ok.json()["valid"] is True
-    bad = api.client.post("/v1/keys/verify", headers=api.auth("verifier"),
-                          json={"public_key_pem": pem, "data_b64": B64(b"application f0rm"), "signature_b64": B64(sig)})
+    bad = api.client.post(
+        "/v1/keys/verify",
+        headers=api.auth("verifier"),
+        json={"public_key_pem": pem, "data_b64": B64(b"application f0rm"), "signature_b64": B64(sig)},
+    )
     assert bad.status_code == 200 and bad.json()["valid"] is False and bad.json()["reason"]["zh"]
 
 
@@ -48,22 +55,43 @@ def test_create_sign_verify(api: Any, alg: str) -> None:
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
 def test_raw_sm2_signature_round_trips_and_verifies_in_openssl(api: Any, tmp_path: Path) -> None:
     key = api.client.post("/v1/keys", json={"name": "raw", "alg": "sm2"}, headers=api.auth("issuer")).json()
-    r = api.client.post(f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"m"), "raw": True},
-                        headers=api.auth("issuer"))
+    r = api.client.post(
+        f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"m"), "raw": True}, headers=api.auth("issuer")
+    )
     raw = base64.b64decode(r.json()["signature_b64"])
     assert len(raw) == 64
-    v = api.client.post("/v1/keys/verify", headers=api.auth("staff"),
-                        json={"public_key_pem": key["versions"][0]["public_key_pem"], "data_b64": B64(b"m"),
-                              "signature_b64": B64(raw), "raw": True})
+    v = api.client.post(
+        "/v1/keys/verify",
+        headers=api.auth("staff"),
+        json={
+            "public_key_pem": key["versions"][0]["public_key_pem"],
+            "data_b64": B64(b"m"),
+            "signature_b64": B64(raw),
+            "raw": True,
+        },
+    )
     assert v.json()["valid"] is True
     # the DER form verifies with OpenSSL and the standard ID
     der = api.client.post(f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"m")}, headers=api.auth("issuer"))
     (tmp_path / "pub.pem").write_text(key["versions"][0]["public_key_pem"])
     (tmp_path / "sig").write_bytes(base64.b64decode(der.json()["signature_b64"]))
     (tmp_path / "m").write_bytes(b"m")
-    out = subprocess.run(["openssl", "dgst", "-sm3", "-verify", str(tmp_path / "pub.pem"), "-sigopt",
-                          "distid:1234567812345678", "-signature", str(tmp_path / "sig"), str(tmp_path / "m")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "openssl",
+            "dgst",
+            "-sm3",
+            "-verify",
+            str(tmp_path / "pub.pem"),
+            "-sigopt",
+            "distid:1234567812345678",
+            "-signature",
+            str(tmp_path / "sig"),
+            str(tmp_path / "m"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert "Verified OK" in out.stdout
 
 
@@ -75,8 +103,11 @@ def test_rotation_keeps_old_version_for_verification(api: Any) -> None:
     body = r.json()
     assert body["current_version"] == 2
     assert {v["version"]: v["status"] for v in body["versions"]} == {1: "retired", 2: "active"}
-    sig = base64.b64decode(api.client.post(f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"x")},
-                                           headers=api.auth("signer")).json()["signature_b64"])
+    sig = base64.b64decode(
+        api.client.post(
+            f"/v1/keys/{key['key_id']}/sign", json={"data_b64": B64(b"x")}, headers=api.auth("signer")
+        ).json()["signature_b64"]
+    )
     new_pem = body["versions"][1]["public_key_pem"]
     load_public_key(new_pem.encode()).verify(sig, b"x")
     assert old_pem != new_pem
@@ -97,9 +128,15 @@ def test_roles_regions_and_bad_input(api: Any) -> None:
     assert c.post("/v1/keys", json={"name": "dup"}, headers=api.auth("signer")).status_code == 409
     r = c.post("/v1/keys/440000.dup/sign", json={"data_b64": "***"}, headers=api.auth("signer"))
     assert r.status_code == 400 and r.json()["field"] == "data_b64"
-    r = c.post("/v1/keys/verify", headers=api.auth("verifier"),
-               json={"public_key_pem": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
-                     "data_b64": "", "signature_b64": ""})
+    r = c.post(
+        "/v1/keys/verify",
+        headers=api.auth("verifier"),
+        json={
+            "public_key_pem": "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+            "data_b64": "",
+            "signature_b64": "",
+        },
+    )
     assert r.status_code == 400 and r.json()["code"] == "bad_key"
 
 
