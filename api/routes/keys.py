@@ -21,11 +21,11 @@ from api.deps import get_audit, get_settings
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
 from api.storage.audit import SqlAuditLog
-from keys._sm2 import der_to_raw, raw_to_der
 from keys.algorithms import KeyType, SignatureAlgorithm
 from keys.errors import BadInputError, NotFoundError
 from keys.keypairs import KEY_GEN_CHOICES, load_public_key
 from keys.provider import KeyInfo, KeyProvider, open_provider, validate_key_id
+from keys.sigencoding import from_raw, to_raw
 
 __all__ = ["get_keystore", "router"]
 
@@ -256,35 +256,12 @@ def sign_with_key(
     sig = key.sign(data, algorithm=alg, uid=uid)
     used = alg or key.default_algorithm()
     if body.raw:
-        sig = _to_raw(key.key_type, sig)
+        sig = to_raw(key.key_type, sig)
     digest = hashlib.sha256(data).hexdigest()
     audit.append(actor=principal.id, action="key.sign", object_type="key", object_id=key_id,
                  details={"version": info.version, "data_sha256": digest, "algorithm": used.algo_name})
     return SignResponse(key_id=key_id, version=info.version, algorithm=used.algo_name,
                         signature_b64=base64.b64encode(sig).decode(), data_sha256=digest)
-
-
-def _to_raw(kt: KeyType, der: bytes) -> bytes:
-    if kt is KeyType.SM2:
-        return der_to_raw(der)
-    if kt is KeyType.P256:
-        from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
-
-        r, s = decode_dss_signature(der)
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-    raise BadInputError("raw r||s applies to SM2 and ECDSA only", field="raw")
-
-
-def _from_raw(kt: KeyType, raw: bytes) -> bytes:
-    if kt is KeyType.SM2:
-        return raw_to_der(raw)
-    if kt is KeyType.P256:
-        from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
-
-        if len(raw) != 64:
-            raise BadInputError("a raw P-256 signature is 64 bytes", field="signature_b64")
-        return encode_dss_signature(int.from_bytes(raw[:32], "big"), int.from_bytes(raw[32:], "big"))
-    raise BadInputError("raw r||s applies to SM2 and ECDSA only", field="raw")
 
 
 @router.post("/verify", response_model=VerifyResponse, summary="Check a raw signature against a public key")
@@ -299,7 +276,7 @@ def verify_signature(
     sig = _b64(body.signature_b64, "signature_b64")
     data = _b64(body.data_b64, "data_b64")
     if body.raw:
-        sig = _from_raw(pub.key_type, sig)
+        sig = from_raw(pub.key_type, sig)
     alg = SignatureAlgorithm.RSA_PSS_SHA256 if (body.pss and pub.key_type is KeyType.RSA) else None
     used = alg or pub.default_algorithm()
     try:
