@@ -24,10 +24,12 @@ Pitfalls handled here:
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import os
 import threading
+from collections.abc import Iterator
 from ctypes import POINTER, byref, c_char_p, c_int, c_long, c_size_t, c_ulong, c_void_p
 
 from keys.errors import (
@@ -319,6 +321,30 @@ def sm2_z(public_point: bytes, uid: bytes | str = DEFAULT_UID) -> bytes:
     return h.finalize()
 
 
+@contextlib.contextmanager
+def _digest_ctx(ptr: int, uid: bytes | str, *, sign: bool) -> Iterator[tuple[ctypes.CDLL, int]]:
+    """An ``EVP_MD_CTX`` initialised for SM2-with-SM3 signing or verifying with ``uid`` set.
+
+    The ID must be set after init and before the first update: OpenSSL computes Z_A lazily
+    and refuses a late ID.
+    """
+    uid_b = _check_uid(uid)
+    lib = _load()
+    md = lib.EVP_MD_CTX_new()
+    if not md:
+        raise BackendUnavailableError("EVP_MD_CTX_new failed")
+    try:
+        pctx = c_void_p()
+        init = lib.EVP_DigestSignInit_ex if sign else lib.EVP_DigestVerifyInit_ex
+        if init(md, byref(pctx), b"SM3", None, None, ptr, None) != 1:
+            raise BackendUnavailableError(f"SM2 {'sign' if sign else 'verify'} init failed: {_errors()}")
+        if lib.EVP_PKEY_CTX_set1_id(pctx, uid_b, len(uid_b)) != 1:
+            raise BackendUnavailableError(f"cannot set SM2 ID: {_errors()}")
+        yield lib, md
+    finally:
+        lib.EVP_MD_CTX_free(md)
+
+
 # --- keys ----------------------------------------------------------------------------
 
 
@@ -385,21 +411,9 @@ class SM2PublicKey:
 
     def verify(self, signature: bytes, data: bytes, *, uid: bytes | str = DEFAULT_UID) -> None:
         """Verify a DER signature over ``data`` (SM3 with Z_A). Raises on any failure."""
-        uid_b = _check_uid(uid)
         der_to_raw(signature)  # strict encoding check before OpenSSL sees it
-        lib = _load()
-        md = lib.EVP_MD_CTX_new()
-        if not md:
-            raise BackendUnavailableError("EVP_MD_CTX_new failed")
-        try:
-            pctx = c_void_p()
-            if lib.EVP_DigestVerifyInit_ex(md, byref(pctx), b"SM3", None, None, self._key._ptr, None) != 1:
-                raise BackendUnavailableError(f"SM2 verify init failed: {_errors()}")
-            if lib.EVP_PKEY_CTX_set1_id(pctx, uid_b, len(uid_b)) != 1:
-                raise BackendUnavailableError(f"cannot set SM2 ID: {_errors()}")
+        with _digest_ctx(self._key._ptr, uid, sign=False) as (lib, md):
             rc = lib.EVP_DigestVerify(md, signature, len(signature), data, len(data))
-        finally:
-            lib.EVP_MD_CTX_free(md)
         if rc != 1:
             _errors()
             raise InvalidSignatureError("SM2 signature does not verify", message_zh="SM2 签名验证失败")
@@ -528,24 +542,12 @@ class SM2PrivateKey:
 
     def sign(self, data: bytes, *, uid: bytes | str = DEFAULT_UID) -> bytes:
         """Sign ``data`` with SM3 and Z_A for ``uid``; returns a DER signature."""
-        uid_b = _check_uid(uid)
-        lib = _load()
-        md = lib.EVP_MD_CTX_new()
-        if not md:
-            raise BackendUnavailableError("EVP_MD_CTX_new failed")
-        try:
-            pctx = c_void_p()
-            if lib.EVP_DigestSignInit_ex(md, byref(pctx), b"SM3", None, None, self._key._ptr, None) != 1:
-                raise BackendUnavailableError(f"SM2 sign init failed: {_errors()}")
-            if lib.EVP_PKEY_CTX_set1_id(pctx, uid_b, len(uid_b)) != 1:
-                raise BackendUnavailableError(f"cannot set SM2 ID: {_errors()}")
+        with _digest_ctx(self._key._ptr, uid, sign=True) as (lib, md):
             buf = ctypes.create_string_buffer(80)
             n = c_size_t(len(buf))
             if lib.EVP_DigestSign(md, buf, byref(n), data, len(data)) != 1:
                 raise BackendUnavailableError(f"SM2 signing failed: {_errors()}")
             return buf.raw[: n.value]
-        finally:
-            lib.EVP_MD_CTX_free(md)
 
     def sign_digest(self, e: bytes) -> bytes:
         """Sign a precomputed ``e = SM3(Z_A || M)`` (32 bytes); returns DER."""
