@@ -12,6 +12,7 @@ Start-up (the lifespan), in order; any failure stops the service with a clear lo
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -33,6 +34,10 @@ from keys.errors import BackendUnavailableError, EsignError
 __all__ = ["create_app", "start_services", "stop_services"]
 
 _log = logging.getLogger("esign.app")
+
+
+#: Modules whose ``bootstrap(settings, *, at)`` creates an area's demo keys and certificates.
+_DEMO_HOOKS: tuple[str, ...] = ("api.bootstrap_ses",)
 
 
 def start_services(app: FastAPI, settings: Settings, *, clock: Any = None) -> None:
@@ -67,6 +72,10 @@ def start_services(app: FastAPI, settings: Settings, *, clock: Any = None) -> No
             app.state.demo_result = result
         if ensure_admin_token(settings, s, audit=audit, at=clock.now()):
             _log.info("admin principal created from ESIGN_ADMIN_TOKEN")
+    # 5. demo material of each area (seal maker and seal, TSA and OCSP responder); idempotent
+    if settings.demo and settings.demo_pki:
+        for module in _DEMO_HOOKS:
+            importlib.import_module(module).bootstrap(settings, at=clock.now())
     _log.info("esign ready", extra={"database": db.dialect, "cache": type(cache).__name__,
                                     "region": settings.region, "demo": settings.demo})
 

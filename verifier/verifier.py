@@ -11,11 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
+from esign.formats.ofd_zip import is_ofd_zip
+from esign.formats.ses import detect_ses_kind
 from keys.errors import BadInputError, EsignError
 from keys.x509 import Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
+from verifier.ofd import verify_ofd
 from verifier.pki import PathPolicy, TrustStore
 from verifier.report import ValidationReport
+from verifier.ses import verify_ses
 
 __all__ = ["MAX_INPUT_BYTES", "UnsupportedArtefactError", "detect_kind", "verify_artefact"]
 
@@ -36,9 +40,12 @@ def detect_kind(data: bytes) -> str:
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
-        return "ofd"
+        return "ofd" if is_ofd_zip(data) else "unknown"
     if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN PKCS7-----" in data:
         return "certificate"
+    ses = detect_ses_kind(data) if head[:1] == b"\x30" else None
+    if ses:
+        return ses
     if head[:1] == b"\x30":
         try:
             parse_certificates(data)
@@ -58,7 +65,12 @@ def _certificate(
     )
 
 
-_HANDLERS: dict[str, Callable[..., ValidationReport]] = {"certificate": _certificate}
+_HANDLERS: dict[str, Callable[..., ValidationReport]] = {
+    "certificate": _certificate,
+    "ofd": verify_ofd,
+    "seal": verify_ses,
+    "ses_signature": verify_ses,
+}
 
 
 def verify_artefact(
@@ -90,8 +102,9 @@ def verify_artefact(
     if handler is None:
         what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
         raise UnsupportedArtefactError(
-            f"this is {what}: not supported yet; only certificates and certificate chains can be verified so far",
-            message_zh="目前仅支持验证证书和证书链",
+            f"this is {what}: not supported yet; supported: certificates and chains, OFD, "
+            "GB/T 38540 seals and seal signatures",
+            message_zh="目前支持验证证书、证书链、OFD 文件和电子印章/签章",
             field="file",
         )
     return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy)

@@ -12,6 +12,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine, text
 
+import api.storage.seals  # noqa: F401  (seal tables on Base.metadata)
 from api.storage.models import Base
 
 #: Key of the PostgreSQL advisory lock held while migrating ("esignmig" as ASCII).

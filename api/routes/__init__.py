@@ -12,7 +12,9 @@ from api.routes.audit import router as audit_router
 from api.routes.ca import router as ca_router
 from api.routes.health import router as health_router
 from api.routes.keys import router as keys_router
+from api.routes.ofd import router as ofd_router
 from api.routes.principals import router as principals_router
+from api.routes.seals import router as seals_router
 from api.routes.verify import router as verify_router
 from api.web import router as web_router
 
@@ -24,6 +26,8 @@ ROUTERS: list[APIRouter] = [
     keys_router,
     ca_router,
     verify_router,
+    ofd_router,
+    seals_router,
     audit_router,
     web_router,
 ]
