@@ -37,7 +37,7 @@ _log = logging.getLogger("esign.app")
 
 
 #: Modules whose ``bootstrap(settings, *, at)`` creates an area's demo keys and certificates.
-_DEMO_HOOKS: tuple[str, ...] = ("api.bootstrap_ses",)
+_DEMO_HOOKS: tuple[str, ...] = ("api.bootstrap_ses", "api.bootstrap_tsa")
 
 
 def start_services(app: FastAPI, settings: Settings, *, clock: Any = None) -> None:

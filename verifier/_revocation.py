@@ -5,6 +5,11 @@ with cRLSign that itself validates), CRL issuer and indirect CRLs (certificateIs
 extension), issuingDistributionPoint scope (distribution point names, onlyContainsUserCerts /
 CACerts / AttributeCerts, onlySomeReasons with reason masks), thisUpdate/nextUpdate window,
 unknown critical CRL and entry extensions (the CRL is not used), and delta CRLs.
+
+OCSP responses (RFC 6960, :mod:`verifier.ocsp`) travel with the CRLs in a :class:`RevocationData`
+(a sequence of CRLs that also carries parsed OCSP responses), so path validation passes both
+through unchanged. A certificate is revoked if either source says so at the validation time, and
+good if either gives a current "good".
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from asn1crypto import core, x509
 
@@ -19,7 +25,7 @@ from keys.algorithms import AlgorithmPolicy
 from keys.errors import EsignError
 from keys.x509 import Certificate, Crl
 
-__all__ = ["RevocationOutcome", "check_revocation"]
+__all__ = ["RevocationData", "RevocationOutcome", "check_revocation"]
 
 _ALL_REASONS = frozenset(
     {
@@ -47,6 +53,20 @@ class RevocationOutcome:
     """Explanation in English."""
     detail_zh: str
     """Explanation in Chinese."""
+
+
+class RevocationData(tuple):  # type: ignore[type-arg]
+    """CRLs (the tuple items) plus OCSP responses (``ocsp_responses``), passed where CRLs go."""
+
+    ocsp_responses: tuple[Any, ...]
+
+    def __new__(cls, crls: Sequence[Crl] = (), ocsp_responses: Sequence[Any] = ()) -> RevocationData:
+        self = super().__new__(cls, tuple(crls))
+        self.ocsp_responses = tuple(ocsp_responses)
+        return self
+
+    def __bool__(self) -> bool:
+        return len(self) > 0 or bool(self.ocsp_responses)
 
 
 @dataclass(frozen=True)
@@ -151,7 +171,7 @@ def _lookup(crl: Crl, cert: Certificate) -> tuple[str, datetime] | None:
     return None
 
 
-def check_revocation(
+def _crl_status(
     cert: Certificate,
     issuer: Certificate,
     *,
@@ -162,7 +182,7 @@ def check_revocation(
     policy: AlgorithmPolicy,
     use_deltas: bool = True,
 ) -> RevocationOutcome:
-    """Status of ``cert`` (issued by ``issuer``) from ``crls`` at ``at``.
+    """Status of ``cert`` (issued by ``issuer``) from the CRLs in ``crls`` at ``at``.
 
     ``signers`` are other certificates that may have signed a CRL (same name as the CRL
     issuer); ``signer_ok`` validates such a certificate's own path before its CRL is trusted.
@@ -263,3 +283,42 @@ def check_revocation(
         return RevocationOutcome("stale", "only out-of-date CRLs were available", "仅有过期的 CRL")
     why = "; ".join(notes) or "no CRL covers this certificate"
     return RevocationOutcome("unknown", f"revocation status unknown: {why}", "无法确定吊销状态：没有可用的 CRL")
+
+
+def check_revocation(
+    cert: Certificate,
+    issuer: Certificate,
+    *,
+    crls: Sequence[Crl],
+    at: datetime,
+    signers: Sequence[Certificate],
+    signer_ok: Callable[[Certificate], bool],
+    policy: AlgorithmPolicy,
+    use_deltas: bool = True,
+) -> RevocationOutcome:
+    """Status of ``cert`` (issued by ``issuer``) at ``at`` from CRLs and, in a :class:`RevocationData`, OCSP.
+
+    ``signers`` are other certificates that may have signed a CRL (same name as the CRL
+    issuer); ``signer_ok`` validates such a certificate's own path before its CRL is trusted.
+    """
+    from_crls = _crl_status(
+        cert, issuer, crls=crls, at=at, signers=signers, signer_ok=signer_ok, policy=policy, use_deltas=use_deltas
+    )
+    responses = getattr(crls, "ocsp_responses", ())
+    if not responses or from_crls.status == "revoked":
+        return from_crls
+    from verifier.ocsp import status_from_responses
+
+    o = status_from_responses(cert, issuer, responses, at=at, policy=policy, crls=list(crls))
+    if o.status in ("revoked", "good"):
+        return RevocationOutcome(o.status, o.detail_en, o.detail_zh)
+    if from_crls.status == "good":
+        return from_crls
+    if o.status == "stale" or from_crls.status == "stale":
+        detail = o.detail_en if o.status == "stale" else from_crls.detail_en
+        return RevocationOutcome("stale", detail, "仅有过期的吊销信息（CRL/OCSP）")
+    if o.status == "no_match":
+        return from_crls
+    return RevocationOutcome(
+        "unknown", f"{from_crls.detail_en}; OCSP: {o.detail_en}", f"{from_crls.detail_zh}；OCSP：{o.detail_zh}"
+    )

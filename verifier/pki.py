@@ -22,6 +22,8 @@ from datetime import datetime
 
 from keys.x509 import Certificate, Crl
 from verifier._pathval import MAX_CHAIN_DEPTH, PathFailure, PathPolicy, validate_candidate
+from verifier._revocation import RevocationData
+from verifier.ocsp import OcspResponse, parse_ocsp_response
 from verifier.report import (
     ChainElement,
     Check,
@@ -156,6 +158,7 @@ def validate_path(
     at: datetime,
     intermediates: Sequence[Certificate] = (),
     crls: Sequence[Crl] = (),
+    ocsp_responses: Sequence[bytes | OcspResponse] = (),
     policy: PathPolicy | None = None,
     artefact: str = "certificate",
     _nesting: int = 0,
@@ -169,12 +172,17 @@ def validate_path(
         at: reference time (timezone-aware).
         intermediates: untrusted certificates that may complete the path (any order).
         crls: CRLs to judge revocation from (complete and delta).
+        ocsp_responses: OCSP responses (DER or parsed) to judge revocation from, alongside the CRLs;
+            an unparsable one is bad input (:class:`~keys.errors.BadInputError`).
         policy: strictness; defaults to :class:`PathPolicy` ``()``.
         artefact: the artefact kind written into the report.
     """
     policy = policy or PathPolicy()
     if at.tzinfo is None:
         raise ValueError("at must be timezone-aware")
+    if ocsp_responses:
+        parsed = [r if isinstance(r, OcspResponse) else parse_ocsp_response(r) for r in ocsp_responses]
+        crls = RevocationData(crls, (*getattr(crls, "ocsp_responses", ()), *parsed))
     signers = [*intermediates, *trust.anchors]
     stack = _stack | {leaf.der}
 

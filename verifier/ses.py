@@ -11,7 +11,7 @@ Seal signature (:func:`verify_ses_signature`, GB/T 38540-2020 §7.3):
      register (when given) lists the seal at that time.
   6. The signer certificate at the signing time: validity, key usage, path to a trust anchor.
   7. Timestamp, if present: an RFC 3161 token whose messageImprint covers the signature value,
-     not earlier than ``timeInfo``, from a trusted TSA (:mod:`verifier.tsp` when available).
+     not earlier than ``timeInfo``, from a trusted TSA (:mod:`verifier.tsp`).
   8. Data hash: ``dataHash`` equals SM3 of the original given by the caller.
 
 Seal alone (:func:`verify_seal`, §6.3): 1 format, 2 maker signature, 3 maker certificate,
@@ -28,8 +28,6 @@ passed is it TOTAL_PASSED. Input that is not a seal or seal signature at all rai
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -60,6 +58,7 @@ from verifier.report import (
     ValidationReport,
     reason_for,
 )
+from verifier.tsp import verify_timestamp_token
 
 __all__ = ["CLOCK_SKEW", "SealStatusSource", "verify_seal", "verify_ses", "verify_ses_signature"]
 
@@ -244,14 +243,8 @@ def _timestamp(run: _Run, name: str, token: bytes, covered: bytes, not_before: d
            "时间戳覆盖签名值")
     # The TSA's own signature and certificate.
     trust_name = f"{name}.tsa"
-    if importlib.util.find_spec("verifier.tsp") is None:
-        run.unsure(trust_name, SubIndication.NO_CERTIFICATE_CHAIN_FOUND,
-                   "the TSA signature and certificate were not checked (no TSP verifier in this build)",
-                   "未验证时间戳机构的签名和证书")
-        return imp.gen_time
-    tsp = importlib.import_module("verifier.tsp")
     try:
-        res = tsp.verify_timestamp_token(token, data=covered, trust=ctx.trust or TrustStore(anchors=()), at=ctx.at,
+        res = verify_timestamp_token(token, data=covered, trust=ctx.trust or TrustStore(anchors=()), at=ctx.at,
                                          crls=ctx.crls)
         rep = getattr(res, "report", res)
     except EsignError as exc:

@@ -16,6 +16,7 @@ from esign.formats.ses import detect_ses_kind
 from keys.errors import BadInputError, EsignError
 from keys.x509 import Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
+from verifier.cms import is_cms_signature, verify_cms
 from verifier.ofd import verify_ofd
 from verifier.pki import PathPolicy, TrustStore
 from verifier.report import ValidationReport
@@ -35,17 +36,26 @@ class UnsupportedArtefactError(BadInputError):
 
 
 def detect_kind(data: bytes) -> str:
-    """``certificate``, ``pdf``, ``ofd`` or ``unknown``, from the bytes alone (never the file name)."""
+    """The artefact kind, from the bytes alone (never the file name).
+
+    Order matters: container magic numbers first (``%PDF-``, ZIP), then DER/PEM structures from
+    the most specific to the most general: CMS SignedData with a SignerInfo, GB/T 38540 seal or
+    seal signature, then certificates (PEM, DER or certs-only PKCS#7).
+    """
     head = data[:1024]
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
         return "ofd" if is_ofd_zip(data) else "unknown"
+    if head[:1] == b"\x30" or b"-----BEGIN PKCS7-----" in head or b"-----BEGIN CMS-----" in head:
+        if is_cms_signature(data):
+            return "cms"
+    if head[:1] == b"\x30":
+        ses = detect_ses_kind(data)
+        if ses:
+            return ses
     if b"-----BEGIN CERTIFICATE-----" in data or b"-----BEGIN PKCS7-----" in data:
         return "certificate"
-    ses = detect_ses_kind(data) if head[:1] == b"\x30" else None
-    if ses:
-        return ses
     if head[:1] == b"\x30":
         try:
             parse_certificates(data)
@@ -67,6 +77,7 @@ def _certificate(
 
 _HANDLERS: dict[str, Callable[..., ValidationReport]] = {
     "certificate": _certificate,
+    "cms": verify_cms,
     "ofd": verify_ofd,
     "seal": verify_ses,
     "ses_signature": verify_ses,
@@ -102,8 +113,8 @@ def verify_artefact(
     if handler is None:
         what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
         raise UnsupportedArtefactError(
-            f"this is {what}: not supported yet; supported: certificates and chains, OFD, "
-            "GB/T 38540 seals and seal signatures",
+            f"this is {what}: not supported yet; supported: certificates and chains, CMS/PKCS#7, "
+            "OFD, GB/T 38540 seals and seal signatures",
             message_zh="目前支持验证证书、证书链、OFD 文件和电子印章/签章",
             field="file",
         )

@@ -24,7 +24,9 @@ __all__ = ["emit", "fail", "main"]
 # command name -> (module, attribute, one-line help)
 _COMMANDS: dict[str, tuple[str, str, str]] = {
     "key": ("api.cli.key", "key", "Generate keys; sign and verify raw data (SM2, P-256, RSA, Ed25519)."),
+    "cms": ("api.cli.cms", "cms", "CMS/PKCS#7 SignedData (.p7s): sign and verify."),
     "ca": ("api.cli.ca", "ca", "Run a region's certificate authorities: init, issue, revoke, crl."),
+    "tsa": ("api.cli.tsa", "tsa", "RFC 3161 time-stamps: request from a TSA and verify."),
     "verify": ("api.cli.verify", "verify", "Verify a signed artefact or certificate chain; ETSI-style report."),
     "serve": ("api.cli.serve", "serve", "Run the HTTP service (bootstraps a demo region on first run)."),
     "audit": ("api.cli.audit", "audit", "Inspect and verify the hash-chained audit log."),
