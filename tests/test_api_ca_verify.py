@@ -144,3 +144,39 @@ def test_bad_input_is_problem_not_500(api: Any) -> None:
     assert r.status_code == 400
     assert api.client.get("/v1/ca/certificates/abcdef", headers=api.auth("staff")).status_code == 404
     assert api.client.get("/v1/ca/crl/nope.crl").status_code == 404
+
+
+INTEROP = Path(__file__).resolve().parents[1].parent / "shared" / "interop"
+
+
+def test_front_door_dispatches_every_kind(api: Any) -> None:
+    """One endpoint, the same verdicts as the library, for each artefact kind."""
+    samples = INTEROP / "sm2-sm3" / "emmansun-gmsm-samples"
+    cases = [
+        # (file, extra form files, expected indication, expected artefact)
+        ("ofd-ses-seals/seals/SESealData.DER", {}, "TOTAL_FAILED", "seal"),
+        ("ofd-ses-seals/ofd/helloworld-unsigned.ofd", {}, "INDETERMINATE", "ofd"),
+        (
+            "sm2-sm3/emmansun-gmsm-samples/cfca_sadk_signeddata_detached.p7",
+            {"data": ("c.txt", (samples / "cfca_sadk_detached_content.txt").read_bytes())},
+            "INDETERMINATE",  # signature valid, but its CA is not in this region's trust
+            "cms",
+        ),
+    ]
+    for rel, extra, indication, artefact in cases:
+        files = {"file": ("f", (INTEROP / rel).read_bytes()), **extra}
+        r = api.client.post("/v1/verify", headers=api.auth("staff"), files=files)
+        assert r.status_code == 200, (rel, r.text)
+        body = r.json()
+        assert (body["indication"], body["artefact"]) == (indication, artefact), (rel, body["reason"])
+    # detached content that does not match: the CFCA signature no longer verifies
+    r = api.client.post(
+        "/v1/verify",
+        headers=api.auth("staff"),
+        files={"file": ("f", (samples / "cfca_sadk_signeddata_detached.p7").read_bytes()), "data": ("c", b"tampered")},
+    )
+    assert r.json()["indication"] == "TOTAL_FAILED"
+    # detached data with a certificate makes no sense: a clear 400
+    pem = api.client.get("/v1/ca").json()["trust_anchors_pem"].encode()
+    r = api.client.post("/v1/verify", headers=api.auth("staff"), files={"file": ("f", pem), "data": ("d", b"x")})
+    assert r.status_code == 400 and r.json()["field"] == "data"

@@ -152,3 +152,26 @@ def test_bad_input_exits_3(env: dict[str, Path]) -> None:
 def test_help(cmd: list[str]) -> None:
     res = CliRunner().invoke(main, [*cmd, "--help"])
     assert res.exit_code == 0 and "Usage" in res.output
+
+
+def test_verify_front_door_kinds_from_the_cli() -> None:
+    """esign verify dispatches on the bytes: CMS with --data, seals, OFD; exit codes follow the indication."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    interop = Path(__file__).resolve().parents[1].parent / "shared" / "interop"
+    samples = interop / "sm2-sm3" / "emmansun-gmsm-samples"
+    runner = CliRunner()
+    detached = str(samples / "cfca_sadk_signeddata_detached.p7")
+    content = str(samples / "cfca_sadk_detached_content.txt")
+    # signature valid, no trust anchor given: INDETERMINATE (exit 2); with the wrong data: FAILED (exit 1)
+    assert runner.invoke(main, ["verify", detached, "--data", content]).exit_code == 2
+    tampered = runner.invoke(main, ["verify", detached, "--data", str(samples / "kms_signed_digest.b64")])
+    assert tampered.exit_code == 1
+    assert runner.invoke(main, ["verify", str(interop / "ofd-ses-seals/seals/SESealData.DER")]).exit_code == 1
+    # --data on something that is not a detached signature is bad input (exit 3)
+    ofd = str(interop / "ofd-ses-seals/ofd/helloworld-unsigned.ofd")
+    assert runner.invoke(main, ["verify", ofd, "--data", content]).exit_code == 3

@@ -14,7 +14,7 @@ from datetime import datetime
 from esign.formats.ofd_zip import is_ofd_zip
 from esign.formats.ses import detect_ses_kind
 from keys.errors import BadInputError, EsignError
-from keys.x509 import Crl, parse_certificates
+from keys.x509 import Certificate, Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
 from verifier.cms import is_cms_signature, verify_cms
 from verifier.ofd import verify_ofd
@@ -84,6 +84,15 @@ _HANDLERS: dict[str, Callable[..., ValidationReport]] = {
 }
 
 
+#: How the front door's optional inputs reach each handler (each names them its own way).
+_EXTRAS: dict[str, Callable[[bytes | None, Sequence[Certificate]], dict[str, object]]] = {
+    "cms": lambda detached, certs: {"detached_content": detached, "extra_certs": certs},
+    "seal": lambda detached, certs: {"signed_data": detached, "intermediates": certs},
+    "ses_signature": lambda detached, certs: {"signed_data": detached, "intermediates": certs},
+    "ofd": lambda detached, certs: {"certs": certs},
+}
+
+
 def verify_artefact(
     data: bytes,
     *,
@@ -92,6 +101,8 @@ def verify_artefact(
     crls: Sequence[Crl] = (),
     require_revocation: bool = False,
     policy: PathPolicy | None = None,
+    detached: bytes | None = None,
+    extra_certs: Sequence[Certificate] = (),
 ) -> ValidationReport:
     """Verify any supported artefact and return its report.
 
@@ -102,6 +113,9 @@ def verify_artefact(
         crls: revocation data supplied by the caller.
         require_revocation: fail closed (INDETERMINATE) without covering revocation data.
         policy: path-validation policy; the default applies RFC 5280 with the default allow-list.
+        detached: the signed data, for detached signatures (``.p7s``, SES ``SignedValue.dat``).
+        extra_certs: untrusted certificates that help build paths (intermediates, or the
+            signer certificate of a plain OFD signature, which carries none).
 
     Raises:
         BadInputError: too large, unrecognised, or malformed input (no verdict can be given).
@@ -118,4 +132,11 @@ def verify_artefact(
             message_zh="目前支持验证证书、证书链、OFD 文件和电子印章/签章",
             field="file",
         )
-    return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy)
+    if detached is not None and kind not in ("cms", "seal", "ses_signature"):
+        raise BadInputError(
+            f"detached data applies to CMS and seal signatures, not to a {kind}",
+            message_zh="仅 CMS 和电子签章支持分离的原文",
+            field="data",
+        )
+    extras = _EXTRAS[kind](detached, extra_certs) if kind in _EXTRAS else {}
+    return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy, **extras)

@@ -18,6 +18,7 @@ import click
 
 from api.cli import emit, fail
 from keys.errors import BadInputError, EsignError
+from keys.x509 import parse_certificates
 from verifier.chain import load_crls, load_trust_store
 from verifier.pki import TrustStore
 from verifier.report import Indication
@@ -28,6 +29,16 @@ __all__ = ["EXIT_CODES", "verify"]
 #: Exit code per indication; 3 is bad input.
 EXIT_CODES = {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 2}
 _BAD_INPUT = 3
+
+
+def _read(path: str, field: str) -> bytes:
+    try:
+        p = Path(path)
+        if p.stat().st_size > MAX_INPUT_BYTES:
+            raise BadInputError(f"{path} is larger than 64 MiB", message_zh="文件过大", field=field)
+        return p.read_bytes()
+    except OSError as exc:
+        raise BadInputError(f"cannot read {path}: {exc.strerror}", message_zh="无法读取文件", field=field) from exc
 
 
 def _text(report: dict[str, Any]) -> str:
@@ -54,6 +65,14 @@ def _text(report: dict[str, Any]) -> str:
 )
 @click.option("--crl", "crl_paths", multiple=True, type=click.Path(dir_okay=False), help="CRL file (repeatable).")
 @click.option("--require-revocation", is_flag=True, help="Fail closed (INDETERMINATE) without a covering CRL.")
+@click.option("--data", "data_path", type=click.Path(dir_okay=False), help="Signed data for a detached signature.")
+@click.option(
+    "--cert",
+    "cert_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Untrusted extra certificates (intermediates; signer of a plain OFD signature). Repeatable.",
+)
 @click.option("--at", "at_", help="Validation time, ISO 8601 (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
 def verify(
@@ -61,10 +80,16 @@ def verify(
     trust_paths: tuple[str, ...],
     crl_paths: tuple[str, ...],
     require_revocation: bool,
+    data_path: str | None,
+    cert_paths: tuple[str, ...],
     at_: str | None,
     fmt: str,
 ) -> None:
-    """Verify FILE (certificate or PEM chain, leaf first) and print the validation report.
+    """Verify FILE and print the validation report.
+
+    FILE may be a certificate or PEM chain (leaf first), a CMS/PKCS#7 signature (.p7s; give the
+    signed data with --data when detached), a GB/T 38540 seal (.esl) or seal signature
+    (SignedValue.dat; --data checks its data hash) or an OFD file.
 
     Exit codes: 0 passed, 1 failed, 2 indeterminate, 3 bad input.
     """
@@ -85,7 +110,17 @@ def verify(
             at = at if at.tzinfo else at.replace(tzinfo=UTC)
         trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
         crls = load_crls(crl_paths)
-        report = verify_artefact(data, trust=trust, crls=crls, at=at, require_revocation=require_revocation)
+        detached = _read(data_path, "data") if data_path else None
+        extra = [c for p in cert_paths for c in parse_certificates(_read(p, "cert"))]
+        report = verify_artefact(
+            data,
+            trust=trust,
+            crls=crls,
+            at=at,
+            require_revocation=require_revocation,
+            detached=detached,
+            extra_certs=extra,
+        )
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
     out = report.to_dict()

@@ -51,25 +51,34 @@ def _parse_at(value: str | None, now: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
+async def _read_upload(upload: UploadFile, field: str) -> bytes:
+    body = await upload.read(MAX_INPUT_BYTES + 1)
+    if len(body) > MAX_INPUT_BYTES:
+        raise BadInputError(f"{field} larger than 64 MiB", message_zh="文件过大", field=field)
+    return body
+
+
 @router.post(
     "/verify",
-    summary="Verify an uploaded artefact (certificate chain so far); ETSI-style report",
+    summary="Verify an uploaded artefact (chain, CMS, seal, seal signature, OFD); ETSI-style report",
     responses={200: {"description": "The validation report (indication, sub_indication, reason, checks)"}},
 )
 async def verify_upload(
     file: UploadFile = File(..., description="The artefact: PEM chain (leaf first) or DER certificate"),  # noqa: B008
     at: str | None = Form(default=None, description="Validation time, ISO 8601 (default now)"),
     require_revocation: bool = Form(default=True),
+    data: UploadFile | None = File(default=None, description="Signed data of a detached signature"),  # noqa: B008
+    certs: UploadFile | None = File(default=None, description="Untrusted extra certificates (PEM)"),  # noqa: B008
     principal: AuthPrincipal = Depends(require_role(*Role)),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
     clock: SystemClock = Depends(get_clock),  # noqa: B008
 ) -> JSONResponse:
     """200 with the report for any verdict; 400 problem for input that cannot be verified at all."""
-    data = await file.read(MAX_INPUT_BYTES + 1)
-    if len(data) > MAX_INPUT_BYTES:
-        raise BadInputError("upload larger than 64 MiB", message_zh="文件过大", field="file")
+    artefact = await _read_upload(file, "file")
+    detached = await _read_upload(data, "data") if data is not None else None
+    extra = parse_certificates(await _read_upload(certs, "certs")) if certs is not None else []
     now = clock.now()
     trust, crls = service_trust(settings, now)
-    report = verify_artefact(data, trust=trust, at=_parse_at(at, now), crls=crls,
-                             require_revocation=require_revocation)
+    report = verify_artefact(artefact, trust=trust, at=_parse_at(at, now), crls=crls,
+                             require_revocation=require_revocation, detached=detached, extra_certs=extra)
     return JSONResponse(report.to_dict())
