@@ -8,6 +8,8 @@ Start-up (the lifespan), in order; any failure stops the service with a clear lo
    reports it until it comes back.
 4. Bootstrap the demo region when ``ESIGN_DEMO`` is on and the database is empty; ensure the
    ``ESIGN_ADMIN_TOKEN`` admin when set.
+5. Demo material per area (seal maker and seal, TSA, OCSP responder) with ``ESIGN_DEMO_PKI``.
+6. Start the trust-list refresher (every ``ESIGN_TRUST_REFRESH_SECONDS``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from api.settings import Settings
 from api.storage.audit import SqlAuditLog
 from api.storage.cache import make_cache
 from api.storage.db import Database, run_migrations
+from api.trust_store import start_refresher, stop_refresher
 from keys import _sm2
 from keys.errors import BackendUnavailableError, EsignError
 
@@ -123,9 +126,11 @@ def create_app(
             _log.critical("refusing to start: unexpected error during start-up", exc_info=True)
             stop_services(app)
             raise
+        start_refresher(app)
         try:
             yield
         finally:
+            await stop_refresher(app)
             stop_services(app)
 
     app = FastAPI(

@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     """Bootstrap a demo region (principals, tokens, PKI) when the database is empty."""
     demo_pki: bool = True
     """With ``demo``: also create the region's root and issuing CA under ``<data_dir>/pki/<region>``."""
+    trust_refresh_seconds: int = Field(default=3600, ge=60)
+    """How often trust lists imported from a URL are refreshed (the last good copy stays in use)."""
     public_base_url: str = "http://127.0.0.1:8000"
     """Where relying parties reach this service; CRL distribution points in issued certificates point here."""
     keystore_url: str | None = None

@@ -175,3 +175,43 @@ def test_verify_front_door_kinds_from_the_cli() -> None:
     # --data on something that is not a detached signature is bad input (exit 3)
     ofd = str(interop / "ofd-ses-seals/ofd/helloworld-unsigned.ofd")
     assert runner.invoke(main, ["verify", ofd, "--data", content]).exit_code == 3
+
+
+def test_verify_qr_from_cli_and_http(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """esign verify --qr and POST /v1/verify {"qr": ...} give the HC1 verdict the corpus expects."""
+
+    import json
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from api.cli import main
+    from tests.conftest import make_settings, open_app
+
+    case = json.loads(
+        (Path(__file__).resolve().parents[1].parent / "shared/interop/dgc-testdata/AT/2DCode/raw/1.json").read_text()
+    )
+    assert case["EXPECTEDRESULTS"]["EXPECTEDVERIFY"] is True
+    clock = case["TESTCTX"]["VALIDATIONCLOCK"]
+    cert = tmp_path / "dsc.pem"
+    cert.write_text("-----BEGIN CERTIFICATE-----\n" + case["TESTCTX"]["CERTIFICATE"] + "\n-----END CERTIFICATE-----\n")
+    runner = CliRunner()
+    ok = runner.invoke(main, ["verify", "--qr", case["PREFIX"], "--trust", str(cert), "--at", clock])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["indication"] == "TOTAL_PASSED"
+    # without the signer certificate nothing vouches for the KID: not PASSED
+    assert runner.invoke(main, ["verify", "--qr", case["PREFIX"], "--at", clock]).exit_code in (1, 2)
+    # a flipped Base45 character breaks the signature or the decoding, never PASSED
+    bad = case["PREFIX"][:-6] + ("A" if case["PREFIX"][-6] != "A" else "B") + case["PREFIX"][-5:]
+    assert runner.invoke(main, ["verify", "--qr", bad, "--trust", str(cert), "--at", clock]).exit_code != 0
+    assert runner.invoke(main, ["verify", "--qr", "NOT-A-QR"]).exit_code == 3
+    assert runner.invoke(main, ["verify"]).exit_code == 3
+    # HTTP: this region imported no trust list vouching for that signer, so it is not PASSED
+    for handle in open_app(make_settings(tmp_path / "var")):
+        r = handle.client.post("/v1/verify", headers=handle.auth("staff"), json={"qr": case["PREFIX"], "at": clock})
+        assert r.status_code == 200 and r.json()["indication"] != "TOTAL_PASSED"
+        r = handle.client.post("/v1/verify", headers=handle.auth("staff"), json={"qr": "garbage"})
+        assert r.status_code == 400 and r.headers["content-type"].startswith("application/problem+json")
+        r = handle.client.post("/v1/verify", headers=handle.auth("staff"), json={"nope": 1})
+        assert r.status_code == 400 and r.json()["field"] == "qr"
+

@@ -19,10 +19,12 @@ from verifier.chain import verify_certificate_bundle
 from verifier.cms import is_cms_signature, verify_cms
 from verifier.ofd import verify_ofd
 from verifier.pki import PathPolicy, TrustStore
+from verifier.qr import dcc_kid, verify_hc1, verify_qr_text
 from verifier.report import ValidationReport
 from verifier.ses import verify_ses
+from verifier.trust import TrustRegistry
 
-__all__ = ["MAX_INPUT_BYTES", "UnsupportedArtefactError", "detect_kind", "verify_artefact"]
+__all__ = ["MAX_INPUT_BYTES", "UnsupportedArtefactError", "detect_kind", "verify_artefact", "verify_qr"]
 
 #: Largest artefact accepted by the front door.
 MAX_INPUT_BYTES = 64 << 20
@@ -140,3 +142,24 @@ def verify_artefact(
         )
     extras = _EXTRAS[kind](detached, extra_certs) if kind in _EXTRAS else {}
     return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy, **extras)
+
+
+#: Longest QR text accepted (a version-40 QR code holds at most 4,296 alphanumeric characters).
+MAX_QR_TEXT = 8192
+
+
+def verify_qr(text: str, *, trust: TrustRegistry | TrustStore, at: datetime) -> ValidationReport:
+    """Verify QR text (``HC1:`` so far) against an imported-trust-list registry or plain anchors.
+
+    With a :class:`TrustStore` (``esign verify --qr --trust dsc.pem``) each anchor is a QR
+    signer certificate, looked up by its key identifier (first 8 bytes of its SHA-256).
+
+    Raises:
+        BadInputError: text too long, or not a QR format esign knows.
+    """
+    if len(text) > MAX_QR_TEXT:
+        raise BadInputError("QR text longer than 8192 characters", message_zh="二维码内容过长", field="qr")
+    if isinstance(trust, TrustRegistry):
+        return verify_qr_text(text, registry=trust, at=at)
+    keyed = {dcc_kid(c.der): c for c in trust.anchors}
+    return verify_hc1(text.strip(), trust=keyed, at=at)

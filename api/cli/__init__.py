@@ -26,6 +26,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "key": ("api.cli.key", "key", "Generate keys; sign and verify raw data (SM2, P-256, RSA, Ed25519)."),
     "cms": ("api.cli.cms", "cms", "CMS/PKCS#7 SignedData (.p7s): sign and verify."),
     "ca": ("api.cli.ca", "ca", "Run a region's certificate authorities: init, issue, revoke, crl."),
+    "trust": ("api.cli.trust", "trust", "Publish, import, pin, show and refresh signed regional trust lists."),
     "tsa": ("api.cli.tsa", "tsa", "RFC 3161 time-stamps: request from a TSA and verify."),
     "verify": ("api.cli.verify", "verify", "Verify a signed artefact or certificate chain; ETSI-style report."),
     "serve": ("api.cli.serve", "serve", "Run the HTTP service (bootstraps a demo region on first run)."),

@@ -31,6 +31,36 @@ EXIT_CODES = {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication
 _BAD_INPUT = 3
 
 
+def _at(value: str | None) -> datetime:
+    if value is None:
+        return datetime.now(UTC).replace(microsecond=0)  # the CLI boundary is where "now" comes from
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInputError(f"--at {value!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, at_: str | None, fmt: str) -> None:
+    from api.settings import Settings
+    from api.trust_store import TrustListStore
+    from verifier.verifier import verify_qr
+
+    try:
+        at = _at(at_)
+        if lists_dir is not None:
+            settings = Settings(data_dir=Path(lists_dir))
+            store = TrustListStore.for_settings(settings)
+            trust: Any = store.registry(local_region=settings.region, at=at)
+        else:
+            trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
+        report = verify_qr(text, trust=trust, at=at)
+    except EsignError as exc:
+        fail(exc, exit_code=_BAD_INPUT)
+    emit(report.to_dict(), fmt, text=_text)
+    raise SystemExit(EXIT_CODES[report.indication])
+
+
 def _read(path: str, field: str) -> bytes:
     try:
         p = Path(path)
@@ -55,7 +85,14 @@ def _text(report: dict[str, Any]) -> str:
 
 
 @click.command()
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=False))
+@click.argument("file", required=False, type=click.Path(dir_okay=False, allow_dash=False))
+@click.option("--qr", "qr_text", help="Verify QR text (HC1:...) instead of a file.")
+@click.option(
+    "--trust-lists",
+    "trust_lists_dir",
+    type=click.Path(file_okay=False),
+    help="With --qr: a data directory whose imported trust lists vouch for QR signers (default: --trust PEMs).",
+)
 @click.option(
     "--trust",
     "trust_paths",
@@ -76,7 +113,9 @@ def _text(report: dict[str, Any]) -> str:
 @click.option("--at", "at_", help="Validation time, ISO 8601 (default: now).")
 @click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
 def verify(
-    file: str,
+    file: str | None,
+    qr_text: str | None,
+    trust_lists_dir: str | None,
     trust_paths: tuple[str, ...],
     crl_paths: tuple[str, ...],
     require_revocation: bool,
@@ -93,6 +132,12 @@ def verify(
 
     Exit codes: 0 passed, 1 failed, 2 indeterminate, 3 bad input.
     """
+    if (file is None) == (qr_text is None):
+        usage = BadInputError("give either FILE or --qr TEXT", message_zh="请提供文件或 --qr 二维码内容")
+        fail(usage, exit_code=_BAD_INPUT)
+    if qr_text is not None:
+        _verify_qr(qr_text, trust_paths, trust_lists_dir, at_, fmt)
+    assert file is not None
     try:
         try:
             data = Path(file).read_bytes()[: MAX_INPUT_BYTES + 1]
@@ -100,14 +145,7 @@ def verify(
             raise BadInputError(f"cannot read {file}: {exc.strerror}", message_zh="无法读取文件", field="file") from exc
         if len(data) > MAX_INPUT_BYTES:
             raise BadInputError("input file too large", message_zh="文件过大", field="file")
-        if at_ is None:
-            at = datetime.now(UTC).replace(microsecond=0)  # the CLI boundary is where "now" comes from
-        else:
-            try:
-                at = datetime.fromisoformat(at_.replace("Z", "+00:00"))
-            except ValueError:
-                raise BadInputError(f"--at {at_!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
-            at = at if at.tzinfo else at.replace(tzinfo=UTC)
+        at = _at(at_)
         trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
         crls = load_crls(crl_paths)
         detached = _read(data_path, "data") if data_path else None

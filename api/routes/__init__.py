@@ -15,6 +15,7 @@ from api.routes.keys import router as keys_router
 from api.routes.ofd import router as ofd_router
 from api.routes.principals import router as principals_router
 from api.routes.seals import router as seals_router
+from api.routes.trust import router as trust_router
 from api.routes.tsa import router as tsa_router
 from api.routes.verify import router as verify_router
 from api.web import router as web_router
@@ -30,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     ofd_router,
     seals_router,
     tsa_router,
+    trust_router,
     audit_router,
     web_router,
 ]

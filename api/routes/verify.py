@@ -12,18 +12,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, File, Form, UploadFile
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
+from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import AuthPrincipal, Role, require_role
 from api.deps import SystemClock, get_clock, get_settings
 from api.routes.ca import region_trust_and_crls
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
+from api.trust_store import TrustListStore
 from keys.errors import BadInputError
 from keys.x509 import parse_certificates, parse_crl
 from verifier.pki import TrustStore
-from verifier.verifier import MAX_INPUT_BYTES, verify_artefact
+from verifier.verifier import MAX_INPUT_BYTES, verify_artefact, verify_qr
 
 __all__ = ["router"]
 
@@ -51,34 +53,92 @@ def _parse_at(value: str | None, now: datetime) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-async def _read_upload(upload: UploadFile, field: str) -> bytes:
+async def _read_upload(upload: StarletteUpload, field: str) -> bytes:
     body = await upload.read(MAX_INPUT_BYTES + 1)
     if len(body) > MAX_INPUT_BYTES:
         raise BadInputError(f"{field} larger than 64 MiB", message_zh="文件过大", field=field)
     return body
 
 
+_OPENAPI_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary", "description": "The artefact"},
+                        "data": {"type": "string", "format": "binary", "description": "Detached signed data"},
+                        "certs": {"type": "string", "format": "binary", "description": "Extra certificates (PEM)"},
+                        "at": {"type": "string", "description": "Validation time, ISO 8601 (default now)"},
+                        "require_revocation": {"type": "boolean", "default": True},
+                    },
+                }
+            },
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["qr"],
+                    "properties": {
+                        "qr": {"type": "string", "description": "QR text, e.g. HC1:..."},
+                        "at": {"type": "string", "description": "Validation time, ISO 8601 (default now)"},
+                    },
+                }
+            },
+        },
+    }
+}
+
+
 @router.post(
     "/verify",
-    summary="Verify an uploaded artefact (chain, CMS, seal, seal signature, OFD); ETSI-style report",
+    summary="Verify an artefact (chain, CMS, seal, seal signature, OFD) or QR text; ETSI-style report",
     responses={200: {"description": "The validation report (indication, sub_indication, reason, checks)"}},
+    openapi_extra=_OPENAPI_BODY,
 )
-async def verify_upload(
-    file: UploadFile = File(..., description="The artefact: PEM chain (leaf first) or DER certificate"),  # noqa: B008
-    at: str | None = Form(default=None, description="Validation time, ISO 8601 (default now)"),
-    require_revocation: bool = Form(default=True),
-    data: UploadFile | None = File(default=None, description="Signed data of a detached signature"),  # noqa: B008
-    certs: UploadFile | None = File(default=None, description="Untrusted extra certificates (PEM)"),  # noqa: B008
+async def verify(
+    request: Request,
     principal: AuthPrincipal = Depends(require_role(*Role)),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
     clock: SystemClock = Depends(get_clock),  # noqa: B008
 ) -> JSONResponse:
-    """200 with the report for any verdict; 400 problem for input that cannot be verified at all."""
-    artefact = await _read_upload(file, "file")
-    detached = await _read_upload(data, "data") if data is not None else None
-    extra = parse_certificates(await _read_upload(certs, "certs")) if certs is not None else []
+    """Multipart upload of a file, or JSON ``{"qr": "HC1:..."}``.
+
+    200 with the report for any verdict; 400 problem for input that cannot be verified at all.
+    """
     now = clock.now()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            body = await request.json()
+        except ValueError:
+            raise BadInputError("the body is not JSON", message_zh="请求体不是 JSON", field="body") from None
+        if not isinstance(body, dict) or not isinstance(body.get("qr"), str):
+            raise BadInputError('expected {"qr": "<QR text>"}', message_zh="缺少二维码内容 qr", field="qr")
+        at_value = body.get("at")
+        registry = TrustListStore.for_settings(settings).registry(local_region=settings.region, at=now)
+        at = _parse_at(at_value if isinstance(at_value, str) else None, now)
+        report = verify_qr(body["qr"], trust=registry, at=at)
+        return JSONResponse(report.to_dict())
+    form = await request.form()
+    file = form.get("file")
+    if not isinstance(file, StarletteUpload):
+        raise BadInputError("upload the artefact as multipart field 'file'", message_zh="请上传文件", field="file")
+    artefact = await _read_upload(file, "file")
+    data, certs = form.get("data"), form.get("certs")
+    detached = await _read_upload(data, "data") if isinstance(data, StarletteUpload) else None
+    extra = parse_certificates(await _read_upload(certs, "certs")) if isinstance(certs, StarletteUpload) else []
+    at_field = form.get("at")
+    require_revocation = str(form.get("require_revocation", "true")).lower() not in ("false", "0", "no")
     trust, crls = service_trust(settings, now)
-    report = verify_artefact(artefact, trust=trust, at=_parse_at(at, now), crls=crls,
-                             require_revocation=require_revocation, detached=detached, extra_certs=extra)
+    report = verify_artefact(
+        artefact,
+        trust=trust,
+        at=_parse_at(at_field if isinstance(at_field, str) else None, now),
+        crls=crls,
+        require_revocation=require_revocation,
+        detached=detached,
+        extra_certs=extra,
+    )
     return JSONResponse(report.to_dict())
