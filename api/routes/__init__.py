@@ -13,6 +13,7 @@ from api.routes.ca import router as ca_router
 from api.routes.health import router as health_router
 from api.routes.keys import router as keys_router
 from api.routes.ofd import router as ofd_router
+from api.routes.pdf import router as pdf_router
 from api.routes.principals import router as principals_router
 from api.routes.seals import router as seals_router
 from api.routes.trust import router as trust_router
@@ -32,6 +33,7 @@ ROUTERS: list[APIRouter] = [
     seals_router,
     tsa_router,
     trust_router,
+    pdf_router,
     audit_router,
     web_router,
 ]
