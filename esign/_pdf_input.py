@@ -153,6 +153,15 @@ class StampSpec:
     text: str | None = None
     """Caption drawn over the picture (Latin-1 only: the built-in font has no CJK glyphs)."""
 
+    def __post_init__(self) -> None:
+        # Checked here, outside the signing try-block, so a caller's mistake is never reported
+        # as a broken PDF.
+        if self.picture is not None and not isinstance(self.picture, bytes):
+            raise TypeError(f"StampSpec.picture must be bytes, not {type(self.picture).__name__}")
+        if self.width_mm <= 0 or self.height_mm <= 0:
+            raise BadInputError("the stamp needs a positive width and height", message_zh="印章尺寸必须为正数",
+                                field="stamp")
+
     def box(self, reader: PdfFileReader) -> tuple[int, tuple[int, int, int, int]]:
         """The 0-based page index and the field rectangle in points; checks both."""
         count = int(reader.root["/Pages"]["/Count"])

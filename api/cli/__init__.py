@@ -34,6 +34,7 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "ofd": ("api.cli.ofd", "ofd", "Sign OFD files with a seal; inspect and verify their signatures."),
     "pdf": ("api.cli.pdf", "pdf", "Sign PDFs (PAdES B-B..B-LTA, SM2), extend to B-LTA, remote signing."),
     "seal": ("api.cli.seal", "seal", "GB/T 38540 seals: make, show, sign, verify; register, list, suspend, revoke."),
+    "sign": ("api.cli.sign", "sign", "Sign a PDF (PAdES), an OFD (seal) or any file (SES seal signature or CMS)."),
     "speed": ("api.cli.speed", "speed", "Measure SM2/SM3 speed through esign next to `openssl speed`."),
 }
 

@@ -29,7 +29,15 @@ from api.cli import emit, fail
 from api.cli._keystore_opts import keystore_options, open_keystore, split_key_ref
 from keys.errors import BadInputError, EsignError
 
-__all__ = ["pdf"]
+__all__ = [
+    "STAMP_OPTIONS",
+    "TSA_OPTIONS",
+    "pdf",
+    "stamp_from",
+    "timestamper_from",
+    "validation_data_from",
+    "with_options",
+]
 
 _MAX_SMALL = 4 << 20
 
@@ -62,16 +70,24 @@ def _cert(path: str | None) -> bytes | None:
     return None if data is None else parse_certificate(data).der
 
 
-def _validation_data(crls: tuple[str, ...], ocsps: tuple[str, ...], certs: tuple[str, ...]) -> Any:
+def validation_data_from(crls: tuple[str, ...], ocsps: tuple[str, ...], certs: tuple[str, ...]) -> Any:
     from esign.pdf import ValidationData
     from keys.x509 import parse_crl
 
-    return ValidationData(certs=tuple(_certs(certs)), crls=tuple(parse_crl(_read(p, "crl") or b"").der for p in crls),
-                          ocsps=tuple(_read(p, "ocsp") or b"" for p in ocsps))
+    return ValidationData(
+        certs=tuple(_certs(certs)),
+        crls=tuple(parse_crl(_read(p, "crl") or b"").der for p in crls),
+        ocsps=tuple(_read(p, "ocsp") or b"" for p in ocsps),
+    )
 
 
-def _timestamper(tsa_url: str | None, tsa_key: str | None, tsa_cert: str | None, tsa_chain: tuple[str, ...],
-                 passphrase_file: str | None) -> Any:
+def timestamper_from(
+    tsa_url: str | None,
+    tsa_key: str | None,
+    tsa_cert: str | None,
+    tsa_chain: tuple[str, ...],
+    passphrase_file: str | None,
+) -> Any:
     if tsa_url:
         from pyhanko.sign.timestamps import HTTPTimeStamper  # aiohttp client (pinned), session per operation
 
@@ -84,8 +100,13 @@ def _timestamper(tsa_url: str | None, tsa_key: str | None, tsa_cert: str | None,
         from api.deps import SystemClock
         from esign.tsa import PyHankoLocalTimeStamper, TimeStampAuthority
 
-        tsa = TimeStampAuthority(key=_load_key(tsa_key, passphrase_file), cert_der=_cert(tsa_cert) or b"",
-                                 chain=_certs(tsa_chain), policy_oid="1.2.156.112233.1.1", clock=SystemClock())
+        tsa = TimeStampAuthority(
+            key=_load_key(tsa_key, passphrase_file),
+            cert_der=_cert(tsa_cert) or b"",
+            chain=_certs(tsa_chain),
+            policy_oid="1.2.156.112233.1.1",
+            clock=SystemClock(),
+        )
         return PyHankoLocalTimeStamper(tsa)
     return None
 
@@ -99,31 +120,34 @@ def _load_key(path: str, passphrase_file: str | None) -> Any:
     return load_private_key(data, passphrase=passphrase)
 
 
-def _stamp(page: int | None, x: float, y: float, width: float, height: float, picture: str | None,
-           text: str | None) -> Any:
+def stamp_from(
+    page: int | None, x: float, y: float, width: float, height: float, picture: str | None, text: str | None
+) -> Any:
     from esign.pdf import StampSpec
 
     if page is None and picture is None and not text:
         return None
-    return StampSpec(page=page or 1, x_mm=x, y_mm=y, width_mm=width, height_mm=height,
-                     picture=_read(picture, "stamp"), text=text)
+    return StampSpec(
+        page=page or 1, x_mm=x, y_mm=y, width_mm=width, height_mm=height, picture=_read(picture, "stamp"), text=text
+    )
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
 
 
-_tsa_opts = [
+TSA_OPTIONS = [
     click.option("--tsa-url", help="RFC 3161 time-stamp server URL (B-T and above)."),
     click.option("--tsa-key", type=click.Path(dir_okay=False), help="Key of an in-process TSA."),
     click.option("--tsa-cert", type=click.Path(dir_okay=False), help="Certificate of the in-process TSA."),
     click.option("--tsa-chain", multiple=True, type=click.Path(dir_okay=False), help="TSA chain certificates."),
     click.option("--crl", "crls", multiple=True, type=click.Path(dir_okay=False), help="CRL to embed (B-LT/LTA)."),
     click.option("--ocsp", "ocsps", multiple=True, type=click.Path(dir_okay=False), help="DER OCSP response to embed."),
-    click.option("--vd-cert", "vd_certs", multiple=True, type=click.Path(dir_okay=False),
-                 help="Extra certificate for the DSS."),
+    click.option(
+        "--vd-cert", "vd_certs", multiple=True, type=click.Path(dir_okay=False), help="Extra certificate for the DSS."
+    ),
 ]
-_stamp_opts = [
+STAMP_OPTIONS = [
     click.option("--page", type=int, help="Page of the visible stamp (1-based; -1 = last). Omit: invisible."),
     click.option("--x", "x", type=float, default=20.0, show_default=True, help="Stamp left edge, mm."),
     click.option("--y", "y", type=float, default=20.0, show_default=True, help="Stamp bottom edge, mm."),
@@ -135,11 +159,12 @@ _stamp_opts = [
 ]
 
 
-def _apply(opts: list[Any]) -> Any:
+def with_options(opts: list[Any]) -> Any:
     def deco(f: Any) -> Any:
         for o in reversed(opts):
             f = o(f)
         return f
+
     return deco
 
 
@@ -161,16 +186,40 @@ def pdf() -> None:
 @click.option("--reason")
 @click.option("--location")
 @click.option("--pss", is_flag=True, help="RSA: RSASSA-PSS.")
-@_apply(_stamp_opts)
-@_apply(_tsa_opts)
+@with_options(STAMP_OPTIONS)
+@with_options(TSA_OPTIONS)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
-def sign_cmd(file: str, key_path: str | None, keystore: str | None, passphrase_file: str | None,
-             key_id: str | None, cert_path: str | None, chain: tuple[str, ...], level: str, certify: bool,
-             docmdp_level: int, reason: str | None, location: str | None, pss: bool, page: int | None, x: float,
-             y: float, width: float, height: float, picture: str | None, stamp_text: str | None,
-             field_name: str | None, tsa_url: str | None, tsa_key: str | None, tsa_cert: str | None,
-             tsa_chain: tuple[str, ...], crls: tuple[str, ...], ocsps: tuple[str, ...], vd_certs: tuple[str, ...],
-             out: str) -> None:
+def sign_cmd(
+    file: str,
+    key_path: str | None,
+    keystore: str | None,
+    passphrase_file: str | None,
+    key_id: str | None,
+    cert_path: str | None,
+    chain: tuple[str, ...],
+    level: str,
+    certify: bool,
+    docmdp_level: int,
+    reason: str | None,
+    location: str | None,
+    pss: bool,
+    page: int | None,
+    x: float,
+    y: float,
+    width: float,
+    height: float,
+    picture: str | None,
+    stamp_text: str | None,
+    field_name: str | None,
+    tsa_url: str | None,
+    tsa_key: str | None,
+    tsa_cert: str | None,
+    tsa_chain: tuple[str, ...],
+    crls: tuple[str, ...],
+    ocsps: tuple[str, ...],
+    vd_certs: tuple[str, ...],
+    out: str,
+) -> None:
     """Sign FILE with a key file or a key-store key and write the signed PDF to --out."""
     from esign.pdf import sign_pdf_file
 
@@ -187,11 +236,24 @@ def sign_cmd(file: str, key_path: str | None, keystore: str | None, passphrase_f
             cert = cert or provider.certificate(kid, version)
         if cert is None:
             raise BadInputError("--cert is required", field="cert")
-        sign_pdf_file(file, out, key=key, cert_der=cert, chain=_certs(chain), level=level, certify=certify,
-                      docmdp_level=docmdp_level, reason=reason, location=location, rsa_pss=pss,
-                      field_name=field_name, stamp=_stamp(page, x, y, width, height, picture, stamp_text),
-                      timestamper=_timestamper(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-                      validation_data=_validation_data(crls, ocsps, vd_certs), at=_now())
+        sign_pdf_file(
+            file,
+            out,
+            key=key,
+            cert_der=cert,
+            chain=_certs(chain),
+            level=level,
+            certify=certify,
+            docmdp_level=docmdp_level,
+            reason=reason,
+            location=location,
+            rsa_pss=pss,
+            field_name=field_name,
+            stamp=stamp_from(page, x, y, width, height, picture, stamp_text),
+            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
+            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            at=_now(),
+        )
     except EsignError as exc:
         fail(exc)
     emit({"out": out, "level": level})
@@ -201,18 +263,33 @@ def sign_cmd(file: str, key_path: str | None, keystore: str | None, passphrase_f
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--level", default="b-lta", show_default=True, help="b-lt | b-lta (lt/lta accepted)")
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Passphrase of an encrypted --tsa-key.")
-@_apply(_tsa_opts)
+@with_options(TSA_OPTIONS)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
-def extend_cmd(file: str, level: str, passphrase_file: str | None, tsa_url: str | None, tsa_key: str | None,
-               tsa_cert: str | None, tsa_chain: tuple[str, ...], crls: tuple[str, ...], ocsps: tuple[str, ...],
-               vd_certs: tuple[str, ...], out: str) -> None:
+def extend_cmd(
+    file: str,
+    level: str,
+    passphrase_file: str | None,
+    tsa_url: str | None,
+    tsa_key: str | None,
+    tsa_cert: str | None,
+    tsa_chain: tuple[str, ...],
+    crls: tuple[str, ...],
+    ocsps: tuple[str, ...],
+    vd_certs: tuple[str, ...],
+    out: str,
+) -> None:
     """Add DSS (B-LT) and a document timestamp (B-LTA) to FILE; run again to renew the archive timestamp."""
     from esign.pdf import extend_pdf_file
 
     try:
-        extend_pdf_file(file, out, level=level,
-                        timestamper=_timestamper(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-                        validation_data=_validation_data(crls, ocsps, vd_certs), at=_now())
+        extend_pdf_file(
+            file,
+            out,
+            level=level,
+            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
+            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            at=_now(),
+        )
     except EsignError as exc:
         fail(exc)
     emit({"out": out, "level": level})
@@ -231,26 +308,52 @@ def _state_key(path: str) -> bytes:
 @click.option("--chain", multiple=True, type=click.Path(dir_okay=False))
 @click.option("--key-type", type=click.Choice(["sm2", "p256", "rsa", "ed25519"]), help="Needed without --cert.")
 @click.option("--level", default="b-b", show_default=True)
-@_apply(_stamp_opts)
+@with_options(STAMP_OPTIONS)
 @click.option("--state-key-file", required=True, type=click.Path(dir_okay=False), help="Secret for the state MAC.")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Prepared PDF.")
 @click.option("--state-out", required=True, type=click.Path(dir_okay=False), help="JSON with state and data to sign.")
-def prepare_cmd(file: str, cert_path: str | None, chain: tuple[str, ...], key_type: str | None, level: str,
-                page: int | None, x: float, y: float, width: float, height: float, picture: str | None,
-                stamp_text: str | None, field_name: str | None, state_key_file: str, out: str,
-                state_out: str) -> None:
+def prepare_cmd(
+    file: str,
+    cert_path: str | None,
+    chain: tuple[str, ...],
+    key_type: str | None,
+    level: str,
+    page: int | None,
+    x: float,
+    y: float,
+    width: float,
+    height: float,
+    picture: str | None,
+    stamp_text: str | None,
+    field_name: str | None,
+    state_key_file: str,
+    out: str,
+    state_out: str,
+) -> None:
     """Step 1 of remote signing: write the prepared PDF and a JSON with the data to sign."""
     from esign.pdf import prepare_remote
     from esign.pdf import write_atomically as _write
 
     try:
         src = _read(file, "file", limit=2 << 30) or b""
-        prep = prepare_remote(src, cert_der=_cert(cert_path), chain=_certs(chain), key_type=key_type, level=level,
-                              field_name=field_name, stamp=_stamp(page, x, y, width, height, picture, stamp_text),
-                              state_key=_state_key(state_key_file), at=_now())
-        doc = {"state": prep.state, "data_to_sign_b64": base64.b64encode(prep.data_to_sign).decode(),
-               "digest_b64": None if prep.digest is None else base64.b64encode(prep.digest).decode(),
-               "digest_algorithm": prep.digest_algorithm, "signature_algorithm": prep.signature_algorithm}
+        prep = prepare_remote(
+            src,
+            cert_der=_cert(cert_path),
+            chain=_certs(chain),
+            key_type=key_type,
+            level=level,
+            field_name=field_name,
+            stamp=stamp_from(page, x, y, width, height, picture, stamp_text),
+            state_key=_state_key(state_key_file),
+            at=_now(),
+        )
+        doc = {
+            "state": prep.state,
+            "data_to_sign_b64": base64.b64encode(prep.data_to_sign).decode(),
+            "digest_b64": None if prep.digest is None else base64.b64encode(prep.digest).decode(),
+            "digest_algorithm": prep.digest_algorithm,
+            "signature_algorithm": prep.signature_algorithm,
+        }
         _write(out, lambda fh: fh.write(prep.prepared_pdf))
         _write(state_out, lambda fh: fh.write(json.dumps(doc, indent=2).encode()))
     except EsignError as exc:
@@ -261,18 +364,36 @@ def prepare_cmd(file: str, cert_path: str | None, chain: tuple[str, ...], key_ty
 @pdf.command("finish")
 @click.argument("prepared", type=click.Path(dir_okay=False))
 @click.option("--state", "state_path", required=True, type=click.Path(dir_okay=False))
-@click.option("--signature", "sig_path", required=True, type=click.Path(dir_okay=False),
-              help="Signature value over the data to sign (DER for ECDSA/SM2; raw bytes or base64).")
+@click.option(
+    "--signature",
+    "sig_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    help="Signature value over the data to sign (DER for ECDSA/SM2; raw bytes or base64).",
+)
 @click.option("--cert", "cert_path", type=click.Path(dir_okay=False))
 @click.option("--chain", multiple=True, type=click.Path(dir_okay=False))
 @click.option("--state-key-file", required=True, type=click.Path(dir_okay=False))
 @click.option("--passphrase-file", type=click.Path(dir_okay=False), help="Passphrase of an encrypted --tsa-key.")
-@_apply(_tsa_opts)
+@with_options(TSA_OPTIONS)
 @click.option("--out", required=True, type=click.Path(dir_okay=False))
-def finish_cmd(prepared: str, state_path: str, sig_path: str, cert_path: str | None, chain: tuple[str, ...],
-               state_key_file: str, passphrase_file: str | None, tsa_url: str | None, tsa_key: str | None,
-               tsa_cert: str | None, tsa_chain: tuple[str, ...], crls: tuple[str, ...], ocsps: tuple[str, ...],
-               vd_certs: tuple[str, ...], out: str) -> None:
+def finish_cmd(
+    prepared: str,
+    state_path: str,
+    sig_path: str,
+    cert_path: str | None,
+    chain: tuple[str, ...],
+    state_key_file: str,
+    passphrase_file: str | None,
+    tsa_url: str | None,
+    tsa_key: str | None,
+    tsa_cert: str | None,
+    tsa_chain: tuple[str, ...],
+    crls: tuple[str, ...],
+    ocsps: tuple[str, ...],
+    vd_certs: tuple[str, ...],
+    out: str,
+) -> None:
     """Step 3 of remote signing: embed the signature and write the signed PDF."""
     from esign.pdf import finish_remote
     from esign.pdf import write_atomically as _write
@@ -288,10 +409,17 @@ def finish_cmd(prepared: str, state_path: str, sig_path: str, cert_path: str | N
                 sig = base64.b64decode(sig.strip(), validate=True)
             except ValueError:
                 raise BadInputError("the signature file is neither binary nor base64", field="signature") from None
-        signed = finish_remote(_read(prepared, "prepared", limit=2 << 30) or b"", state, sig,
-                               cert_der=_cert(cert_path), chain=_certs(chain), state_key=_state_key(state_key_file),
-                               timestamper=_timestamper(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-                               validation_data=_validation_data(crls, ocsps, vd_certs), at=_now())
+        signed = finish_remote(
+            _read(prepared, "prepared", limit=2 << 30) or b"",
+            state,
+            sig,
+            cert_der=_cert(cert_path),
+            chain=_certs(chain),
+            state_key=_state_key(state_key_file),
+            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
+            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            at=_now(),
+        )
         _write(out, lambda fh: fh.write(signed))
     except EsignError as exc:
         fail(exc)
