@@ -269,6 +269,8 @@ class ValidationReport:
     """Subject of the trust anchor the path ended in, if one was found."""
     chain: tuple[ChainElement, ...] = ()
     """The path validated, leaf first, anchor last."""
+    signatures: tuple[ValidationReport, ...] = ()
+    """Per-signature reports when one artefact carries several signatures (a PDF); else empty."""
 
     @property
     def passed(self) -> bool:
@@ -287,4 +289,5 @@ class ValidationReport:
             "signer": dict(self.signer),
             "trust_anchor": self.trust_anchor,
             "chain": [e.to_dict() for e in self.chain],
+            **({"signatures": [s.to_dict() for s in self.signatures]} if self.signatures else {}),
         }

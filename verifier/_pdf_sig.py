@@ -1,0 +1,473 @@
+"""One PDF signature -> one ValidationReport: pyHanko for standard algorithms, our checks for SM2.
+
+Steps per signature (tagged ``# Step S<n>`` here and in :mod:`verifier.pdf`):
+
+  S1. The signature dictionary and its CMS parse (pyHanko ``EmbeddedPdfSignature``).
+  S2. Type and SubFilter are ones we verify (``/Sig`` with adbe.pkcs7.detached, ETSI.CAdES.detached,
+      adbe.pkcs7.sha1; ``/DocTimeStamp`` with ETSI.RFC3161).
+  S3. /ByteRange coverage: the whole file, or the whole revision it was made in; anything else
+      (gaps, a tail outside, a single range) fails.
+  S4. Integrity and signature value: pyHanko's CMS validation, or :mod:`verifier._pdf_cms` for
+      SM2 and adbe.pkcs7.sha1.
+  S5. Signer certificate path at the validation time: pyHanko's certvalidator over a
+      ValidationContext built from our TrustStore (no fetching), or :func:`verifier.pki.validate_path`
+      for SM2 (SM2 on every link); revocation from the CRLs passed in and the document's DSS.
+  S6. Signature timestamp (pyHanko path): intact, valid and trusted, else the verdict says so.
+  S7. Signature policy identifier and seed-value constraints.
+  S8. Changes after signing (see :mod:`verifier._pdf_diff`), DocMDP and FieldMDP.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from asn1crypto import core
+from asn1crypto import x509 as asn1_x509
+from pyhanko.sign.ades.report import AdESStatus
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
+
+from keys.errors import EsignError
+from keys.x509 import Certificate, Crl, parse_certificate
+from verifier._pdf_cms import CmsCheck
+from verifier._pdf_diff import Review
+from verifier.pki import PathPolicy, TrustStore, validate_path
+from verifier.report import ChainElement, Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
+
+__all__ = ["SigVerdict", "chain_from_asn1", "map_ades", "policy_check"]
+
+_POLICY_ATTR = "1.2.840.113549.1.9.16.2.15"
+_KNOWN_HASHES = {
+    "1.3.14.3.2.26",
+    "2.16.840.1.101.3.4.2.1",
+    "2.16.840.1.101.3.4.2.2",
+    "2.16.840.1.101.3.4.2.3",
+    "1.2.156.10197.1.401",
+}
+
+_HINTS: dict[SubIndication | None, tuple[str, str]] = {
+    SubIndication.FORMAT_FAILURE: (
+        "Do not rely on this document; ask the sender for the original.",
+        "请勿依赖此文件，并向发送方索取原件。",
+    ),
+    SubIndication.HASH_FAILURE: (
+        "The signed content was altered; ask the sender for the original.",
+        "签名内容已被篡改，请向发送方索取原件。",
+    ),
+    SubIndication.SIG_CRYPTO_FAILURE: (
+        "Do not trust this signature; ask the signer for a fresh copy.",
+        "请勿信任该签名，请向签名者重新索取。",
+    ),
+    SubIndication.NO_CERTIFICATE_CHAIN_FOUND: (
+        "Import the signer's region trust list or add its root CA to the trust store.",
+        "请导入签名方所属地区的信任列表，或将其根证书加入信任库。",
+    ),
+    SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE: (
+        "Supply current CRLs (or a B-LT file with embedded revocation data).",
+        "请提供最新 CRL，或使用内嵌吊销信息的 B-LT 文件。",
+    ),
+}
+
+
+def _hint(sub: SubIndication | None) -> tuple[str, str]:
+    return _HINTS.get(
+        sub, ("Check the details below, or contact the signer.", "请查看下方详细检查结果，或联系签名者。")
+    )
+
+
+@dataclass
+class SigVerdict:
+    """Accumulates checks and the worst outcome for one signature."""
+
+    checks: list[Check] = field(default_factory=list)
+    """Checks so far, in order."""
+    failed: tuple[SubIndication, str, str] | None = None
+    """First TOTAL_FAILED: sub-indication, English and Chinese reason."""
+    indeterminate: tuple[SubIndication, str, str] | None = None
+    """First INDETERMINATE."""
+
+    def ok(self, name: str, en: str, zh: str) -> None:
+        """Record a passed check."""
+        self.checks.append(Check(name, CheckStatus.PASSED, en, zh))
+
+    def skip(self, name: str, en: str, zh: str) -> None:
+        """Record a check that did not apply."""
+        self.checks.append(Check(name, CheckStatus.SKIPPED, en, zh))
+
+    def bad(self, ind: Indication, sub: SubIndication, name: str, en: str, zh: str) -> None:
+        """Record a failed or indeterminate check and remember the first of each."""
+        status = CheckStatus.FAILED if ind is Indication.TOTAL_FAILED else CheckStatus.INDETERMINATE
+        self.checks.append(Check(name, status, en, zh))
+        if ind is Indication.TOTAL_FAILED and self.failed is None:
+            self.failed = (sub, en, zh)
+        elif ind is Indication.INDETERMINATE and self.indeterminate is None:
+            self.indeterminate = (sub, en, zh)
+
+    def report(
+        self,
+        *,
+        at: datetime,
+        label: str,
+        signer: Mapping[str, Any],
+        chain: tuple[ChainElement, ...],
+        anchor: str | None,
+    ) -> ValidationReport:
+        """The report for this signature."""
+        if self.failed is not None:
+            ind, (sub, en, zh) = Indication.TOTAL_FAILED, self.failed
+        elif self.indeterminate is not None:
+            ind, (sub, en, zh) = Indication.INDETERMINATE, self.indeterminate
+        else:
+            ind, sub = Indication.TOTAL_PASSED, None
+            en, zh = (
+                "the signature is valid and the document is unchanged or changed only as allowed",
+                "签名有效，文件未被修改或仅有允许的修改",
+            )
+        hen, hzh = _hint(sub) if ind is not Indication.TOTAL_PASSED else ("", "")
+        return ValidationReport(
+            artefact="pdf-signature",
+            indication=ind,
+            sub_indication=sub,
+            reason=Reason(en=f"{label}: {en}", zh=f"{label}：{zh}", hint_en=hen, hint_zh=hzh),
+            checks=tuple(self.checks),
+            validation_time=at,
+            signer=signer,
+            trust_anchor=anchor,
+            chain=chain,
+        )
+
+
+def map_ades(indic: object) -> tuple[Indication, SubIndication]:
+    """pyHanko's AdES sub-indication -> ours."""
+    name = getattr(indic, "name", "")
+    sub = SubIndication.__members__.get(name, SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE)
+    status = getattr(indic, "status", None)
+    return (Indication.TOTAL_FAILED if status is AdESStatus.FAILED else Indication.INDETERMINATE), sub
+
+
+def _element(c: Certificate, anchor: bool) -> ChainElement:
+    return ChainElement(c.subject_str, c.issuer_str, format(c.serial, "x"), c.sha256, c.not_before, c.not_after, anchor)
+
+
+def chain_from_asn1(path: Sequence[asn1_x509.Certificate]) -> tuple[ChainElement, ...]:
+    """pyHanko's ValidationPath (anchor first) -> our chain (leaf first)."""
+    out = []
+    certs = [c for c in path if isinstance(c, asn1_x509.Certificate)]
+    for i, c in enumerate(reversed(certs)):
+        try:
+            out.append(_element(parse_certificate(c.dump()), i == len(certs) - 1))
+        except EsignError:
+            continue
+    return tuple(out)
+
+
+def policy_check(v: SigVerdict, signed_attrs: object) -> None:
+    """Step S7: a signature-policy-identifier we can check offline, or say why not."""
+    if isinstance(signed_attrs, core.Void) or signed_attrs is None:
+        return
+    try:
+        attrs = {a["type"].dotted: a["values"] for a in signed_attrs}  # type: ignore[attr-defined]
+        values = attrs.get(_POLICY_ATTR)
+        if values is None:
+            return
+        native = values[0].native  # SignaturePolicyIdentifier (RFC 5126 5.8.1), read generically
+        if native is None:
+            v.ok("signature_policy", "signature policy implied", "签名策略为隐含策略")
+            return
+        hash_info = native["1"] if "1" in native else native["sig_policy_hash"]
+        alg = hash_info["0"]["0"]
+        value = hash_info["1"]
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
+        v.bad(
+            Indication.INDETERMINATE,
+            SubIndication.POLICY_PROCESSING_ERROR,
+            "signature_policy",
+            "the signature policy identifier is unreadable",
+            "签名策略标识无法解析",
+        )
+        return
+    if alg not in _KNOWN_HASHES:
+        v.bad(
+            Indication.INDETERMINATE,
+            SubIndication.POLICY_PROCESSING_ERROR,
+            "signature_policy",
+            f"the signature policy digest uses an invalid algorithm {alg}",
+            f"签名策略摘要算法无效 {alg}",
+        )
+    elif not any(value or b"\x01"):
+        v.ok(
+            "signature_policy",
+            "signature policy with a zero digest: the digest is not checked (as EU DSS does)",
+            "签名策略摘要为零，不校验摘要（与 EU DSS 相同）",
+        )
+    else:
+        v.bad(
+            Indication.INDETERMINATE,
+            SubIndication.SIGNATURE_POLICY_NOT_AVAILABLE,
+            "signature_policy",
+            "the signature policy document is not available offline, so its digest cannot be checked",
+            "离线状态下无法获取签名策略文件，无法校验其摘要",
+        )
+
+
+def coverage_check(v: SigVerdict, coverage: SignatureCoverageLevel | None) -> None:
+    """Step S3."""
+    if coverage == SignatureCoverageLevel.ENTIRE_FILE:
+        v.ok("byte_range", "the signature covers the whole file", "签名覆盖整个文件")
+    elif coverage == SignatureCoverageLevel.ENTIRE_REVISION:
+        v.ok(
+            "byte_range",
+            "the signature covers the whole revision it was made in; later updates are analysed below",
+            "签名覆盖其所在修订版本的全部内容；其后的增量更新见下方分析",
+        )
+    elif coverage == SignatureCoverageLevel.CONTIGUOUS_BLOCK_FROM_START:
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.FORMAT_FAILURE,
+            "byte_range",
+            "the signature does not cover its whole revision: bytes outside /ByteRange belong to the signed revision",
+            "签名未覆盖其所在修订版本的全部内容",
+        )
+    else:
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.FORMAT_FAILURE,
+            "byte_range",
+            "the /ByteRange is non-standard (gaps, overlaps or a single range): the signature does not cover the file",
+            "/ByteRange 不规范（存在空隙、重叠或仅一段），签名未覆盖文件",
+        )
+
+
+def pyhanko_checks(
+    v: SigVerdict, st: PdfSignatureStatus | DocumentTimestampStatus
+) -> tuple[tuple[ChainElement, ...], str | None]:
+    """Steps S4-S6 from a pyHanko status. Returns (chain, anchor subject)."""
+    if st.intact:
+        v.ok(
+            "digest",
+            f"the {st.md_algorithm} digest of the signed bytes matches",
+            f"签名数据的 {st.md_algorithm} 摘要一致",
+        )
+    else:
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.HASH_FAILURE,
+            "digest",
+            "the signed bytes do not match the digest in the signature",
+            "签名数据与签名中的摘要不一致",
+        )
+    if st.valid:
+        v.ok("signature_value", f"the {st.pkcs7_signature_mechanism} signature value verifies", "签名值验证通过")
+    else:
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.SIG_CRYPTO_FAILURE,
+            "signature_value",
+            "the signature value does not verify or its algorithm is not supported",
+            "签名值验证失败或签名算法不受支持",
+        )
+    chain: tuple[ChainElement, ...] = ()
+    anchor = None
+    if st.validation_path is not None:
+        chain = chain_from_asn1(list(st.validation_path))
+        anchor = chain[-1].subject if chain else None
+    tpi = st.trust_problem_indic
+    if tpi is None and st.validation_path is not None:
+        v.ok(
+            "certificate_path",
+            f"path of {len(chain)} certificate(s) to a trust anchor, valid at the validation time",
+            f"已验证长度为 {len(chain)} 的证书路径",
+        )
+    elif tpi is not None:
+        ind, sub = map_ades(tpi)
+        extra = ""
+        if st.revocation_details is not None:
+            rd = st.revocation_details
+            extra = f" (revoked {rd.revocation_date:%Y-%m-%d}, {rd.revocation_reason.native})"
+        v.bad(
+            ind,
+            sub,
+            "certificate_path",
+            f"the signer certificate could not be validated: {sub.value}{extra}",
+            f"签名证书验证未通过：{sub.value}",
+        )
+    if isinstance(st, PdfSignatureStatus):
+        ts = st.timestamp_validity
+        if ts is not None:
+            if not (ts.intact and ts.valid):
+                v.bad(
+                    Indication.TOTAL_FAILED,
+                    SubIndication.SIG_CRYPTO_FAILURE,
+                    "timestamp",
+                    "the signature timestamp is broken",
+                    "签名时间戳无效",
+                )
+            elif not ts.trusted:
+                ind, sub = (
+                    map_ades(ts.trust_problem_indic)
+                    if ts.trust_problem_indic
+                    else (Indication.INDETERMINATE, SubIndication.NO_CERTIFICATE_CHAIN_FOUND)
+                )
+                v.bad(
+                    Indication.INDETERMINATE,
+                    sub,
+                    "timestamp",
+                    f"the signature timestamp ({ts.timestamp:%Y-%m-%d %H:%M:%SZ}) is intact but its TSA is not trusted",
+                    "签名时间戳完整，但时间戳机构不受信任",
+                )
+            else:
+                v.ok(
+                    "timestamp",
+                    f"signature timestamp {ts.timestamp:%Y-%m-%d %H:%M:%SZ}, valid and trusted",
+                    "签名时间戳有效且受信任",
+                )
+        if st.seed_value_constraint_error is not None:
+            v.bad(
+                Indication.INDETERMINATE,
+                SubIndication.SIG_CONSTRAINTS_FAILURE,
+                "seed_values",
+                f"the field's seed-value constraints are not met: {st.seed_value_constraint_error}",
+                "签名域的种子值约束未满足",
+            )
+    return chain, anchor
+
+
+def sm2_checks(
+    v: SigVerdict,
+    cc: CmsCheck,
+    *,
+    trust: TrustStore,
+    at: datetime,
+    intermediates: Sequence[Certificate],
+    crls: Sequence[Crl],
+    policy: PathPolicy,
+) -> tuple[tuple[ChainElement, ...], str | None]:
+    """Steps S4-S6 for signatures we check ourselves (SM2, adbe.pkcs7.sha1)."""
+    v.checks.extend(cc.checks)
+    if cc.failure is not None:
+        ind, sub = cc.failure
+        last = cc.checks[-1]
+        if ind is Indication.TOTAL_FAILED and v.failed is None:
+            v.failed = (sub, last.detail_en, last.detail_zh)
+        elif ind is Indication.INDETERMINATE and v.indeterminate is None:
+            v.indeterminate = (sub, last.detail_en, last.detail_zh)
+        return (), None
+    assert cc.signer is not None
+    path = validate_path(
+        cc.signer,
+        trust=trust,
+        at=at,
+        intermediates=[*cc.certs, *intermediates],
+        crls=crls,
+        policy=policy,
+        artefact="pdf-signature",
+    )
+    if path.passed:
+        v.ok(
+            "certificate_path",
+            f"path of {len(path.chain)} certificate(s) to a trust anchor, valid at the validation time",
+            f"已验证长度为 {len(path.chain)} 的证书路径",
+        )
+    else:
+        assert path.sub_indication is not None
+        v.bad(
+            path.indication,
+            path.sub_indication,
+            "certificate_path",
+            f"the signer certificate could not be validated: {path.reason.en}",
+            f"签名证书验证未通过：{path.reason.zh}",
+        )
+    if cc.has_timestamp:
+        v.skip(
+            "timestamp",
+            "a signature timestamp is present but not used: the certificate path was validated at the validation time",
+            "存在签名时间戳但未使用：证书路径按验证时间校验",
+        )
+    return path.chain, path.trust_anchor
+
+
+def modification_checks(
+    v: SigVerdict, review: Review | None, coverage: SignatureCoverageLevel | None, docmdp: object, fieldmdp: object
+) -> ModificationLevel | None:
+    """Step S8 from the difference analysis (``None`` review = covers the whole file)."""
+    if coverage == SignatureCoverageLevel.ENTIRE_FILE:
+        v.ok(
+            "modifications",
+            "no change after signing: the signature covers the whole file",
+            "签名后文件未被修改（签名覆盖整个文件）",
+        )
+        level = ModificationLevel.NONE
+    elif review is None:
+        v.skip(
+            "modifications",
+            "not analysed: the signature does not cover a whole revision",
+            "未分析：签名未覆盖完整修订版本",
+        )
+        return None
+    else:
+        level = review.level
+        what = "; ".join(c.en for c in review.changes[:12]) or "none"
+        what_zh = "；".join(c.zh for c in review.changes[:12]) or "无"
+        if review.out_of_budget:
+            v.bad(
+                Indication.INDETERMINATE,
+                SubIndication.CUSTOM,
+                "modifications",
+                f"the difference analysis did not finish within its time budget; changes seen: {what}",
+                f"修改分析未在时间预算内完成；已发现的修改：{what_zh}",
+            )
+        elif review.unanalysable and not review.problems:
+            v.bad(
+                Indication.INDETERMINATE,
+                SubIndication.FORMAT_FAILURE,
+                "modifications",
+                f"an update after signing could not be analysed: {' | '.join(review.unanalysable)[:600]}. "
+                f"Changes: {what}",
+                f"签名后的增量更新无法分析：{what_zh}",
+            )
+        elif review.problems:
+            v.bad(
+                Indication.TOTAL_FAILED,
+                SubIndication.FORMAT_FAILURE,
+                "modifications",
+                f"the document was changed after signing in a way that is not allowed. Changes: {what}. "
+                f"Why rejected: {' | '.join(review.problems)[:600]}",
+                f"签名后文件被以不允许的方式修改：{what_zh}",
+            )
+        else:
+            v.ok(
+                "modifications",
+                f"changes after signing are allowed ({level.name}): {what}",
+                f"签名后的修改属于允许范围（{level.name}）：{what_zh}",
+            )
+    if docmdp is None:
+        v.skip("docmdp", "approval signature (no DocMDP permission)", "审批签名（无 DocMDP 权限设置）")
+    elif review is not None and review.docmdp_violation:
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.FORMAT_FAILURE,
+            "docmdp",
+            f"DocMDP P={getattr(docmdp, 'value', docmdp)} broken: {review.docmdp_violation}",
+            f"违反认证签名的 DocMDP 权限 P={getattr(docmdp, 'value', docmdp)}",
+        )
+    else:
+        v.ok(
+            "docmdp",
+            f"DocMDP permission P={getattr(docmdp, 'value', docmdp)} respected",
+            f"符合 DocMDP 权限 P={getattr(docmdp, 'value', docmdp)}",
+        )
+    if fieldmdp is not None:
+        if review is not None and review.fieldmdp_violation:
+            v.bad(
+                Indication.TOTAL_FAILED,
+                SubIndication.FORMAT_FAILURE,
+                "fieldmdp",
+                f"FieldMDP lock broken: {review.fieldmdp_violation}",
+                "违反 FieldMDP 字段锁定",
+            )
+        else:
+            v.ok("fieldmdp", "no locked field changed", "锁定的表单域未被修改")
+    return level
