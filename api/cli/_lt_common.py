@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,8 +25,9 @@ def read_file(path: str, *, limit: int, what: str) -> bytes:
         with Path(path).open("rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:
-        raise BadInputError(f"cannot read {what} file {path}: {exc.strerror}", message_zh="无法读取文件",
-                            field=what) from exc
+        raise BadInputError(
+            f"cannot read {what} file {path}: {exc.strerror}", message_zh="无法读取文件", field=what
+        ) from exc
     if len(data) > limit:
         raise BadInputError(f"{what} file {path} is larger than {limit} bytes", message_zh="文件过大", field=what)
     return data
@@ -36,6 +39,19 @@ def write_file(path: str, data: bytes, *, what: str) -> None:
         Path(path).write_bytes(data)
     except OSError as exc:
         raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入文件", field=what) from exc
+
+
+def write_atomic(path: str, data: bytes, *, what: str = "out") -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename: all or nothing."""
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, target)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入输出文件", field=what) from exc
 
 
 def load_key(path: str, passphrase_file: str | None) -> SigningKey:

@@ -7,13 +7,14 @@ The passphrase that protects the CA keys is read from ``--passphrase-file`` or t
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import click
 
 from api.cli import emit, fail
+from api.cli._lt_common import parse_at as _at
 from keys.ca import CA_ALGORITHMS, REVOCATION_REASONS, Region
 from keys.errors import BadInputError, EsignError
 from keys.keypairs import KEY_GEN_CHOICES
@@ -44,14 +45,6 @@ def _read_secret(path: str | None, *, what: str, env: str | None = None) -> byte
     return data.rstrip(b"\r\n")
 
 
-def _at(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)  # the CLI boundary is where "now" comes from
-    try:
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInputError(f"--at {value!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
 
 
 def _cert_info(c: Certificate) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from api.cli import emit, fail
+from api.cli._lt_common import read_file as _read
 from keys._sm2 import der_to_raw, raw_to_der
 from keys.algorithms import KeyType, SignatureAlgorithm
 from keys.errors import BadInputError, EsignError, KeyFormatError, SignatureFormatError
@@ -43,20 +44,6 @@ _RAW_WIDTH = {KeyType.SM2: 32, KeyType.P256: 32}
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _read(path: str, *, limit: int, what: str) -> bytes:
-    try:
-        p = Path(path)
-        if p.is_file() and p.stat().st_size > limit:
-            raise BadInputError(f"{what} file {path} is larger than {limit} bytes", message_zh="文件过大", field=what)
-        with p.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise BadInputError(
-            f"cannot read {what} file {path}: {exc.strerror}", message_zh="无法读取文件", field=what
-        ) from exc
-    if len(data) > limit:
-        raise BadInputError(f"{what} file {path} is larger than {limit} bytes", message_zh="文件过大", field=what)
-    return data
 
 
 def _passphrase(path: str | None) -> bytes | None:

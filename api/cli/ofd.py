@@ -9,15 +9,14 @@ file + rename): a refusal leaves nothing half-written.
 
 from __future__ import annotations
 
-import os
-import tempfile
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
 from api.cli import emit, fail
+from api.cli._lt_common import parse_at as _at
+from api.cli._lt_common import read_file as _read
+from api.cli._lt_common import write_atomic as _write_atomic
 from esign.formats.ofd import (
     OfdFormatError,
     parse_ofd_root,
@@ -40,38 +39,10 @@ MAX_SMALL_FILE_BYTES = 4 << 20
 _VERIFY_EXIT = {Indication.TOTAL_PASSED: 0, Indication.TOTAL_FAILED: 1, Indication.INDETERMINATE: 2}
 
 
-def _read(path: str, *, limit: int, what: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read {what} {path}: {exc.strerror}", message_zh=f"无法读取{what}文件",
-                            field=what) from exc
-    if len(data) > limit:
-        raise BadInputError(f"{what} file {path} is too large", message_zh=f"{what}文件过大", field=what)
-    return data
 
 
-def _at(value: str | None) -> datetime:
-    if value is None:
-        return datetime.now(UTC).replace(microsecond=0)  # the CLI boundary is where "now" comes from
-    try:
-        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise BadInputError(f"--at {value!r} is not ISO 8601", message_zh="时间格式错误", field="at") from None
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入输出文件", field="out") from exc
 
 
 @click.group()

@@ -21,6 +21,7 @@ import click
 
 from api.cli import emit, fail
 from api.cli._lt_common import load_key, parse_at, read_file
+from api.cli._lt_common import write_atomic as _write_atomic
 from api.cli.pdf import STAMP_OPTIONS, TSA_OPTIONS, stamp_from, timestamper_from, validation_data_from, with_options
 from keys.errors import BadInputError, EsignError
 from keys.x509 import parse_certificate, parse_certificates
@@ -42,10 +43,6 @@ def _kind(path: str) -> str:
     return "data"
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    from esign.pdf import write_atomically
-
-    write_atomically(path, lambda fh: fh.write(data))
 
 
 @click.command()
