@@ -40,7 +40,7 @@ _log = logging.getLogger("esign.app")
 
 
 #: Modules whose ``bootstrap(settings, *, at)`` creates an area's demo keys and certificates.
-_DEMO_HOOKS: tuple[str, ...] = ("api.bootstrap_ses", "api.bootstrap_tsa")
+_DEMO_HOOKS: tuple[str, ...] = ("api.bootstrap_ses", "api.bootstrap_tsa", "api.bootstrap_licences")
 
 
 def start_services(app: FastAPI, settings: Settings, *, clock: Any = None) -> None:

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     """With ``demo``: also create the region's root and issuing CA under ``<data_dir>/pki/<region>``."""
     trust_refresh_seconds: int = Field(default=3600, ge=60)
     """How often trust lists imported from a URL are refreshed (the last good copy stays in use)."""
+    policy_file: Path | None = None
+    """Recognition / validation policy (JSON, docs/trust-lists.md §3) applied by ``POST /v1/verify``;
+    unset: the local region's own artefacts only (rule ``local-region``), nothing foreign."""
     public_base_url: str = "http://127.0.0.1:8000"
     """Where relying parties reach this service; CRL distribution points in issued certificates point here."""
     keystore_url: str | None = None

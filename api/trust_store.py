@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -38,6 +39,7 @@ from verifier.trust import TrustRegistry
 __all__ = [
     "DEFAULT_REFRESH_SECONDS",
     "FETCH_TIMEOUT_SECONDS",
+    "MAX_CACHED_LISTS",
     "Fetcher",
     "HttpFetcher",
     "TrustListStore",
@@ -49,6 +51,9 @@ __all__ = [
 DEFAULT_REFRESH_SECONDS = 3600
 #: Time limit of one list download.
 FETCH_TIMEOUT_SECONDS = 20.0
+#: Verified lists remembered across loads (oldest dropped first).
+MAX_CACHED_LISTS = 64
+_VERIFIED: dict[tuple[bytes, str], TrustList] = {}
 _log = logging.getLogger("esign.trust")
 _REGION_OK = frozenset("0123456789abcdefghijklmnopqrstuvwxyz-_")
 
@@ -169,8 +174,19 @@ class TrustListStore:
         acc = meta.get(f"{name}:accepted_by")
         if not acc:
             raise NotFoundError(f"no verification record for {name}")
-        return parse_and_verify(data, pinned_keys=_keys_from(acc["keys"]), threshold=acc["threshold"],
-                                previous=None, at=datetime.fromisoformat(acc["verified_at"]))
+        # The same bytes checked against the same acceptance record always give the same answer, so
+        # a verified result is remembered by (SHA-256 of the bytes, record): the service re-loads
+        # every list per request, and changed bytes never hit the cache (they are verified afresh).
+        memo = (hashlib.sha256(data).digest(), json.dumps(acc, sort_keys=True))
+        hit = _VERIFIED.get(memo)
+        if hit is not None:
+            return hit
+        tl = parse_and_verify(data, pinned_keys=_keys_from(acc["keys"]), threshold=acc["threshold"],
+                              previous=None, at=datetime.fromisoformat(acc["verified_at"]))
+        if len(_VERIFIED) >= MAX_CACHED_LISTS:
+            _VERIFIED.pop(next(iter(_VERIFIED)))
+        _VERIFIED[memo] = tl
+        return tl
 
     def held(self, region: str) -> TrustList | None:
         """The current verified list of ``region`` (``None`` if none verifies)."""

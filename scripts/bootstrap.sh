@@ -17,6 +17,8 @@ python3 -c 'import sys; assert sys.version_info >= (3, 11)' 2>/dev/null || apt_p
 python3 -m venv --help >/dev/null 2>&1 || apt_pkgs+=(python3-venv)
 # SM2 comes from the system libcrypto (OpenSSL 3.x); Debian's libssl3 has it enabled.
 ldconfig -p 2>/dev/null | grep -q 'libcrypto.so.3' || apt_pkgs+=(libssl3)
+# Licence files are rendered with real CJK text (TrueType outlines; see docs/licence-files.md).
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || apt_pkgs+=(fonts-wqy-microhei)
 if [ "$want_test" = 1 ]; then
   command -v openssl >/dev/null || apt_pkgs+=(openssl)
   [ -e /usr/lib/softhsm/libsofthsm2.so ] || apt_pkgs+=(softhsm2)

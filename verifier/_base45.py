@@ -70,11 +70,14 @@ def b45decode(text: str) -> bytes:
         raise _explain(text)
     full = n - n % 3
     k = full // 3
-    total = 0
-    for j, weight in ((0, 1), (1, 45), (2, 2025)):
-        lanes = bytearray(3 * k)
-        lanes[2::3] = vals[j:full:3]
-        total += weight * int.from_bytes(lanes, "big")
+    # One lane buffer reused for the three digit positions; c0 + 45 * (c1 + 45 * c2) per lane.
+    lanes = bytearray(3 * k)
+    lanes[2::3] = vals[2:full:3]
+    total = int.from_bytes(lanes, "big") * 45
+    lanes[2::3] = vals[1:full:3]
+    total = (total + int.from_bytes(lanes, "big")) * 45
+    lanes[2::3] = vals[0:full:3]
+    total += int.from_bytes(lanes, "big")
     wide = total.to_bytes(3 * k, "big")
     if wide[0::3].count(0) != k:
         raise _explain(text)

@@ -99,9 +99,29 @@ def decode_sign1(data: bytes) -> CoseSign1:
     return CoseSign1(protected_bytes=prot_b, protected=prot, unprotected=unprot, payload=payload, signature=sig)
 
 
+def _bstr_head(n: int) -> bytes:
+    """CBOR major type 2 (byte string) head for length ``n`` (RFC 8949 §3.1, shortest form)."""
+    if n < 24:
+        return bytes((0x40 | n,))
+    if n < 0x100:
+        return bytes((0x58, n))
+    if n < 0x10000:
+        return b"\x59" + n.to_bytes(2, "big")
+    return b"\x5a" + n.to_bytes(4, "big")
+
+
+# array(4), text(10) "Signature1"
+_SIG1_HEAD = b"\x84\x6aSignature1"
+
+
 def sig_structure(msg: CoseSign1) -> bytes:
-    """``Sig_structure = ['Signature1', protected, external_aad = b'', payload]`` (RFC 9052 §4.4)."""
-    return cbor2.dumps(["Signature1", msg.protected_bytes, b"", msg.payload])
+    """``Sig_structure = ['Signature1', protected, external_aad = b'', payload]`` (RFC 9052 §4.4).
+
+    Encoded directly (deterministic CBOR, the same bytes ``cbor2.dumps`` gives, without its
+    per-call encoder set-up); sizes are bounded by :data:`MAX_COSE_BYTES`.
+    """
+    p, payload = msg.protected_bytes, msg.payload
+    return b"".join((_SIG1_HEAD, _bstr_head(len(p)), p, b"\x40", _bstr_head(len(payload)), payload))
 
 
 def decode_claims(payload: bytes) -> dict[Any, Any]:

@@ -34,7 +34,7 @@ import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
@@ -61,7 +61,7 @@ from verifier._cose import (
 from verifier.report import Check, CheckStatus, Indication, SubIndication, ValidationReport, reason_for
 
 if TYPE_CHECKING:
-    from verifier.trust import TrustRegistry
+    from verifier.trust import KidResolution, TrustRegistry
 
 __all__ = [
     "ARTEFACT",
@@ -92,6 +92,17 @@ DCC_EKU: dict[str, frozenset[str]] = {
 }
 _TYPE_NAMES = {"t": "test", "v": "vaccination", "r": "recovery"}
 _CWT_ISS, _CWT_EXP, _CWT_IAT, _CWT_HCERT = 1, 4, 6, -260
+_ES256 = ec.ECDSA(hashes.SHA256())
+_PSS = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
+# Checks whose text never varies are built once (a report is immutable, so sharing them is safe).
+_OK_PREFIX = Check("prefix", CheckStatus.PASSED, "HC1: prefix present", "前缀 HC1: 正确")
+_OK_COSE = Check("cose_structure", CheckStatus.PASSED, "well-formed COSE_Sign1", "COSE_Sign1 结构正确")
+_OK_CWT = Check("cwt_payload", CheckStatus.PASSED, "CWT claims decoded", "CWT 声明已解码")
+_OK_SIG = Check("signature", CheckStatus.PASSED, "COSE_Sign1 signature verifies", "COSE_Sign1 签名验证通过")
+_OK_KU = Check("key_usage", CheckStatus.PASSED, "the signer certificate may sign this certificate type",
+               "签名证书允许签发该类型")
+_SKIP_SCHEMA = Check("schema", CheckStatus.SKIPPED, "DCC JSON-schema validation is out of scope for this profile",
+                     "不校验 DCC JSON 模式")
 
 
 class QrFormatError(BadInputError):
@@ -112,6 +123,28 @@ class _Signer:
     sha256: str
     key: Any  # pyca public key
     eku: frozenset[str]
+
+    @cached_property
+    def ec_sig_len(self) -> int:
+        """Length of a raw r||s signature for an EC key (0 for other keys)."""
+        key = self.key
+        return 2 * ((key.curve.key_size + 7) // 8) if isinstance(key, ec.EllipticCurvePublicKey) else 0
+
+    @cached_property
+    def allowed(self) -> frozenset[str]:
+        """Certificate types this signer may sign (step 8 rule)."""
+        eku = self.eku
+        return frozenset(t for t, oids in DCC_EKU.items() if oids & eku) if eku else frozenset(DCC_EKU)
+
+
+@lru_cache(maxsize=MAX_CACHED_SIGNERS)
+def _signer_facts(der: bytes) -> tuple[_Signer, frozenset[str], Check, dict[str, str]]:
+    """The signer, its allowed types, its ``kid`` check and its report identity (all fixed per certificate)."""
+    signer = _signer(der)
+    kid = dcc_kid(der).hex()
+    check = Check("kid", CheckStatus.PASSED, f"KID {kid} names {signer.subject}",
+                  f"KID {kid} 对应证书 {signer.subject}")
+    return signer, signer.allowed, check, {"subject": signer.subject, "sha256": signer.sha256}
 
 
 def _signer_asn1crypto(der: bytes) -> _Signer:
@@ -153,8 +186,7 @@ def _signer(der: bytes) -> _Signer:
 
 def dcc_types_allowed(cert_der: bytes) -> frozenset[str]:
     """Certificate types (``t``, ``v``, ``r``) the DCC signer certificate may sign (step 8 rule)."""
-    eku = _signer(cert_der).eku
-    return frozenset(t for t, oids in DCC_EKU.items() if oids & eku) if eku else frozenset(DCC_EKU)
+    return _signer_facts(cert_der)[1]
 
 
 class _Run:
@@ -181,16 +213,20 @@ class _Run:
     def skip(self, name: str, en: str, zh: str) -> None:
         self.checks.append(Check(name, CheckStatus.SKIPPED, en, zh))
 
-    def report(self, at: datetime, signer: Mapping[str, Any], anchor: str | None) -> ValidationReport:
+    def report(self, at: datetime, signer: Mapping[str, Any], anchor: str | None,
+               context: Mapping[str, Any] | None = None) -> ValidationReport:
         if self.failed is not None:
             ind, (sub, en, zh) = Indication.TOTAL_FAILED, self.failed
         elif self.indet is not None:
             ind, (sub, en, zh) = Indication.INDETERMINATE, self.indet
         else:
-            return ValidationReport(ARTEFACT, Indication.TOTAL_PASSED, None, reason_for(None), tuple(self.checks),
-                                    at, signer=dict(signer), trust_anchor=anchor)
+            return ValidationReport(ARTEFACT, Indication.TOTAL_PASSED, None, _PASSED, tuple(self.checks),
+                                    at, signer, anchor, trust_context=context)
         return ValidationReport(ARTEFACT, ind, sub, reason_for(sub, detail_en=en, detail_zh=zh), tuple(self.checks),
-                                at, signer=dict(signer), trust_anchor=anchor)
+                                at, signer, anchor, trust_context=context)
+
+
+_PASSED = reason_for(None)
 
 
 def _epoch(v: Any) -> datetime | None:
@@ -214,19 +250,18 @@ def _check_signature(run: _Run, msg: Any, alg: Any, signer: _Signer, algorithms:
     key = signer.key
     try:
         # Step 5 (algorithm): ES256 with an EC key, PS256 with an RSA key, on the allow-list.
-        if alg == COSE_ALG_ES256 and isinstance(key, ec.EllipticCurvePublicKey):
+        if alg == COSE_ALG_ES256 and signer.ec_sig_len:
             algorithms.check(SignatureAlgorithm.ECDSA_SHA256)
             n = len(msg.signature)
-            if n not in (64, 2 * ((key.curve.key_size + 7) // 8)):
+            if n != 64 and n != signer.ec_sig_len:
                 raise InvalidSignature
             half = n // 2
             r, s = int.from_bytes(msg.signature[:half], "big"), int.from_bytes(msg.signature[half:], "big")
             # Step 6: signature over the Sig_structure.
-            key.verify(encode_dss_signature(r, s), sig_structure(msg), ec.ECDSA(hashes.SHA256()))
+            key.verify(encode_dss_signature(r, s), sig_structure(msg), _ES256)
         elif alg == COSE_ALG_PS256 and isinstance(key, rsa.RSAPublicKey):
             algorithms.check(SignatureAlgorithm.RSA_PSS_SHA256, key_bits=key.key_size)
-            pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.DIGEST_LENGTH)
-            key.verify(msg.signature, sig_structure(msg), pss, hashes.SHA256())
+            key.verify(msg.signature, sig_structure(msg), _PSS, hashes.SHA256())
         else:
             run.fail("signature", SubIndication.CRYPTO_CONSTRAINTS_FAILURE,
                      f"COSE algorithm {alg!r} does not fit the signer's {type(key).__name__} key or is not supported",
@@ -239,7 +274,15 @@ def _check_signature(run: _Run, msg: Any, alg: Any, signer: _Signer, algorithms:
         run.fail("signature", SubIndication.SIG_CRYPTO_FAILURE, "the COSE signature does not verify",
                  "COSE 签名验证失败")
         return
-    run.ok("signature", "COSE_Sign1 signature verifies", "COSE_Sign1 签名验证通过")
+    run.checks.append(_OK_SIG)
+
+
+@lru_cache(maxsize=2 * MAX_COSE_BYTES // 64)
+def _size_check(step: str, n: int) -> Check:
+    """The passed ``base45`` / ``zlib`` check for ``n`` bytes (identical values, so built once per size)."""
+    if step == "base45":
+        return Check("base45", CheckStatus.PASSED, f"{n} bytes decoded", f"已解码 {n} 字节")
+    return Check("zlib", CheckStatus.PASSED, f"{n} bytes after decompression", f"解压后 {n} 字节")
 
 
 def _decode(run: _Run, text: str) -> Any:
@@ -250,7 +293,7 @@ def _decode(run: _Run, text: str) -> Any:
     except ValueError as exc:
         run.fail("base45", SubIndication.FORMAT_FAILURE, f"Base45 decoding failed: {exc}", "Base45 解码失败")
         return None
-    run.ok("base45", f"{len(compressed)} bytes decoded", f"已解码 {len(compressed)} 字节")
+    run.checks.append(_size_check("base45", len(compressed)))
     # Step 3: zlib, bounded output.
     try:
         dec = zlib.decompressobj()
@@ -266,14 +309,14 @@ def _decode(run: _Run, text: str) -> Any:
     except zlib.error as exc:
         run.fail("zlib", SubIndication.FORMAT_FAILURE, f"zlib decompression failed: {exc}", "zlib 解压失败")
         return None
-    run.ok("zlib", f"{len(cose)} bytes after decompression", f"解压后 {len(cose)} 字节")
+    run.checks.append(_size_check("zlib", len(cose)))
     # Step 4: COSE_Sign1.
     try:
         msg = decode_sign1(cose)
     except CoseFormatError as exc:
         run.fail("cose_structure", SubIndication.FORMAT_FAILURE, str(exc), "COSE_Sign1 结构错误")
         return None
-    run.ok("cose_structure", "well-formed COSE_Sign1", "COSE_Sign1 结构正确")
+    run.checks.append(_OK_COSE)
     return msg
 
 
@@ -307,7 +350,7 @@ def verify_hc1(
         raise QrFormatError("the QR text does not start with 'HC1:'", message_zh="二维码内容不以 'HC1:' 开头",
                             field="qr")
     run = _Run()
-    run.ok("prefix", "HC1: prefix present", "前缀 HC1: 正确")
+    run.checks.append(_OK_PREFIX)
     msg = _decode(run, text)
     if msg is None:
         return run.report(at, {}, None)
@@ -317,27 +360,31 @@ def verify_hc1(
         run.fail("cwt_payload", SubIndication.FORMAT_FAILURE, str(exc), "CWT 负载格式错误")
         claims = None
     else:
-        run.ok("cwt_payload", "CWT claims decoded", "CWT 声明已解码")
+        run.checks.append(_OK_CWT)
     # Step 5: KID and signer certificate.
-    kid = msg.protected.get(HDR_KID) if HDR_KID in msg.protected else msg.unprotected.get(HDR_KID)
-    alg = msg.protected.get(HDR_ALG, msg.unprotected.get(HDR_ALG))
+    prot, unprot = msg.protected, msg.unprotected
+    kid = prot.get(HDR_KID) if HDR_KID in prot else unprot.get(HDR_KID)
+    alg = prot.get(HDR_ALG, unprot.get(HDR_ALG))
+    registry = None if type(trust) is dict or isinstance(trust, Mapping) else trust
     signer_info: dict[str, Any] = {}
     signer: _Signer | None = None
+    allowed: frozenset[str] = frozenset()
     region: str | None = None
     anchor: str | None = None
+    res: KidResolution | None = None
     if not isinstance(kid, bytes) or not kid:
         run.fail("kid", SubIndication.FORMAT_FAILURE, "no key identifier (KID) in the COSE headers",
                  "COSE 头中没有密钥标识 (KID)")
     else:
         signer_info["kid"] = kid.hex()
         der: bytes | None = None
-        if isinstance(trust, Mapping):
-            found = trust.get(kid)
+        if registry is None:
+            found = trust.get(kid)  # type: ignore[union-attr]
             der = found.der if isinstance(found, Certificate) else found
             if der is not None and dcc_kid(der) != kid:
                 der = None
         else:
-            res = trust.resolve_kid(kid, at=at)
+            res = registry.resolve_kid(kid, at=at)
             run.checks.extend(res.checks)
             if res.problem is not None:
                 ind, sub, en, zh = res.problem
@@ -349,12 +396,12 @@ def verify_hc1(
                        f"没有 KID 为 {kid.hex()} 的受信任签名证书")
         else:
             try:
-                signer = _signer(der)
+                signer, allowed, kid_check, identity = _signer_facts(der)
             except EsignError as exc:
                 run.fail("kid", SubIndication.FORMAT_FAILURE, exc.message, exc.message_zh)
             else:
-                run.ok("kid", f"KID {kid.hex()} names {signer.subject}", f"KID {kid.hex()} 对应证书 {signer.subject}")
-                signer_info.update(subject=signer.subject, sha256=signer.sha256)
+                run.checks.append(kid_check)
+                signer_info.update(identity)
                 anchor = anchor or signer.subject
     # Step 6: signature.
     if signer is not None:
@@ -385,25 +432,35 @@ def verify_hc1(
     if signer is None or types is None:
         run.skip("key_usage", "not checked: signer certificate or certificate type unknown",
                  "未检查：签名证书或证书类型未知")
+    elif not types or not types <= allowed:
+        what = ", ".join(_TYPE_NAMES[t] for t in sorted(types)) or "none"
+        run.fail("key_usage", SubIndication.CHAIN_CONSTRAINTS_FAILURE,
+                 f"the signer certificate may not sign certificate type(s): {what}",
+                 f"签名证书无权签发该类型证书：{what}")
     else:
-        allowed = dcc_types_allowed(der)  # type: ignore[arg-type]  # der is set whenever signer is
-        if not types or not types <= allowed:
-            what = ", ".join(_TYPE_NAMES[t] for t in sorted(types)) or "none"
-            run.fail("key_usage", SubIndication.CHAIN_CONSTRAINTS_FAILURE,
-                     f"the signer certificate may not sign certificate type(s): {what}",
-                     f"签名证书无权签发该类型证书：{what}")
-        else:
-            run.ok("key_usage", "the signer certificate may sign this certificate type", "签名证书允许签发该类型")
+        run.checks.append(_OK_KU)
     # Step 9: recognition policy (trust registry only).
-    if not isinstance(trust, Mapping) and region is not None and types:
-        artefact_type = "dcc-" + _TYPE_NAMES[sorted(types)[0]]
-        match = trust.recognise(region, "qr_signer", artefact_type, None)
-        if match.accepted:
-            run.ok("recognition", match.reason_en, match.reason_zh)
-        else:
-            run.fail("recognition", SubIndication.CHAIN_CONSTRAINTS_FAILURE, match.reason_en, match.reason_zh)
-    run.skip("schema", "DCC JSON-schema validation is out of scope for this profile", "不校验 DCC JSON 模式")
-    return run.report(at, signer_info, anchor)
+    context: dict[str, Any] | None = None
+    if registry is not None:
+        context = _context(res, region)
+        if region is not None and types:
+            artefact_type = "dcc-" + _TYPE_NAMES[sorted(types)[0]]
+            match = registry.recognise(region, "qr_signer", artefact_type, None)
+            context.update(rule=match.rule_id, recognised=match.accepted, artefact_type=artefact_type)
+            if match.accepted:
+                run.ok("recognition", match.reason_en, match.reason_zh)
+            else:
+                run.fail("recognition", SubIndication.SIG_CONSTRAINTS_FAILURE, match.reason_en, match.reason_zh)
+    run.checks.append(_SKIP_SCHEMA)
+    return run.report(at, signer_info, anchor, context)
+
+
+def _context(res: KidResolution | None, region: str | None) -> dict[str, Any]:
+    tl, e = (res.trust_list, res.entry) if res is not None else (None, None)
+    return {"role": "qr_signer", "region": region, "trust_list_version": tl.version if tl else None,
+            "list_digest": tl.digest if tl else None, "list_expires_at": tl.expires_at.isoformat() if tl else None,
+            "entry": e.id if e else None, "service_type": "qr_signer", "artefact_type": None, "level": None,
+            "rule": None, "recognised": False}
 
 
 @dataclass(frozen=True)
@@ -448,7 +505,8 @@ def decode_hc1(text: str) -> Hc1Content:
 def verify_qr_text(text: str, *, registry: TrustRegistry, at: datetime) -> ValidationReport:
     """Front door for QR text (``esign verify --qr``, ``POST /v1/verify {"qr": ...}``).
 
-    Dispatches on the prefix (only ``HC1:`` so far) and uses the registry's validation policy
+    Dispatches on the prefix (``HC1:`` EU health certificates, ``ESL1:`` esign licence tokens)
+    and uses the registry's validation policy
     for clock skew and algorithms.
 
     Raises:
@@ -456,4 +514,8 @@ def verify_qr_text(text: str, *, registry: TrustRegistry, at: datetime) -> Valid
     """
     text = text.strip() if isinstance(text, str) else text
     vp = registry.validation_policy(region=None, licence_type=None)
+    if isinstance(text, str) and text.startswith("ESL1:"):
+        from verifier.licence_qr import verify_licence_qr  # lazy: licence_qr imports this module
+
+        return verify_licence_qr(text, trust=registry, at=at, clock_skew=vp.clock_skew, algorithms=vp.algorithms)
     return verify_hc1(text, trust=registry, at=at, clock_skew=vp.clock_skew, algorithms=vp.algorithms)

@@ -271,6 +271,10 @@ class ValidationReport:
     """The path validated, leaf first, anchor last."""
     signatures: tuple[ValidationReport, ...] = ()
     """Per-signature reports when one artefact carries several signatures (a PDF); else empty."""
+    trust_context: Mapping[str, Any] | None = None
+    """Which trust vouched, when a trust registry was used: ``region``, ``trust_list_version``,
+    ``list_digest``, ``entry``, ``service_type``, ``rule``, ``recognised`` (see docs/trust-lists.md);
+    ``None`` when plain anchors were given."""
 
     @property
     def passed(self) -> bool:
@@ -290,4 +294,5 @@ class ValidationReport:
             "trust_anchor": self.trust_anchor,
             "chain": [e.to_dict() for e in self.chain],
             **({"signatures": [s.to_dict() for s in self.signatures]} if self.signatures else {}),
+            **({"trust_context": dict(self.trust_context)} if self.trust_context is not None else {}),
         }

@@ -21,7 +21,6 @@ Procedure of :meth:`TrustRegistry.validate_certificate` (steps tagged in the cod
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -33,10 +32,12 @@ from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.policy import RecognitionPolicy, RuleMatch, ValidationPolicy, ValidationSettings
 from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport, reason_for
 
-__all__ = ["MAX_CACHED_CERTS", "KidResolution", "ListRecord", "TrustRegistry"]
+__all__ = ["MAX_CACHED_CERTS", "AnchorSource", "KidResolution", "ListRecord", "TrustRegistry"]
 
-#: Most parsed anchor certificates kept in memory.
+#: Most parsed anchor certificates kept in memory (shared by every registry: the service builds
+#: one per request, and parsing 10,000 anchors again each time would cost about half a second).
 MAX_CACHED_CERTS = 200_000
+_CERTS: dict[bytes, Certificate] = {}
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,20 @@ class KidResolution:
     """Why it cannot be used (stale list, withdrawn entry), if so."""
     checks: tuple[Check, ...] = ()
     """Checks to add to the report."""
+    trust_list: TrustList | None = None
+    """The list that names the signer (usable or not)."""
+    entry: TrustEntry | None = None
+    """Its entry."""
+
+
+@dataclass(frozen=True)
+class AnchorSource:
+    """Where one anchor certificate comes from: a list entry (usable or not at a given time)."""
+
+    trust_list: TrustList
+    """The verified list naming it."""
+    entry: TrustEntry
+    """The entry whose certificates include it."""
 
 
 def _indet(sub: SubIndication, en: str, zh: str, hint_en: str, hint_zh: str) -> tuple[Reason, Check]:
@@ -107,7 +122,6 @@ class TrustRegistry:
         self.recognition = recognition or RecognitionPolicy(local_region=local_region)
         self.validation = validation or ValidationPolicy()
         self._records: dict[str, ListRecord] = {}
-        self._certs: dict[bytes, Certificate] = {}
 
     # -- holding lists ----------------------------------------------------------------------------
 
@@ -149,12 +163,40 @@ class TrustRegistry:
     # -- anchors ----------------------------------------------------------------------------------
 
     def _cert(self, der: bytes) -> Certificate:
-        c = self._certs.get(der)
+        c = _CERTS.get(der)
         if c is None:
             c = parse_certificate(der)
-            if len(self._certs) < MAX_CACHED_CERTS:
-                self._certs[der] = c
+            if len(_CERTS) < MAX_CACHED_CERTS:
+                _CERTS[der] = c
         return c
+
+    def unconsulted(self) -> list[str]:
+        """``region (why)`` for every region whose list could not be verified (broken or missing)."""
+        return [f"{r.region} ({r.error_en or 'no verified list'})" for r in self.records() if r.trust_list is None]
+
+    def anchor_sources(self, service_types: Iterable[str]) -> tuple[list[Certificate], dict[str, list[AnchorSource]]]:
+        """Certificates of every entry of ``service_types`` in every held list, and where each comes from.
+
+        Expired lists and entries not granted are included on purpose: the caller validates with
+        all of them and then says *why* the anchor that vouched cannot be used (stale list,
+        withdrawn entry) instead of a bare "no chain". A certificate our parser refuses is left out.
+        """
+        wanted = frozenset(service_types)
+        certs: list[Certificate] = []
+        where: dict[str, list[AnchorSource]] = {}
+        for tl in self.lists():
+            for e in tl.entries:
+                if e.service_type not in wanted:
+                    continue
+                for info in e.cert_info:
+                    key = info.sha256.hex()
+                    if key not in where:
+                        try:
+                            certs.append(self._cert(info.der))
+                        except EsignError:
+                            continue
+                    where.setdefault(key, []).append(AnchorSource(tl, e))
+        return certs, where
 
     def trust_store(self, service_type: str, *, at: datetime, regions: Iterable[str] | None = None) -> TrustStore:
         """Anchors: certificates of entries of ``service_type`` granted at ``at`` in unexpired lists."""
@@ -289,22 +331,23 @@ class TrustRegistry:
             for e in tl.find("kid", kid):
                 if e.service_type != service_type:
                     continue
-                der = next(d for d in e.certificates if hashlib.sha256(d).digest()[:8] == kid)
+                der = next(c.der for c in e.cert_info if c.sha256[:8] == kid)
                 label = f"{tl.region} trust list v{tl.version}: {e.name}"
                 if tl.is_expired(at):
                     en = (f"the trust list of region {tl.region} (version {tl.version}) expired at "
                           f"{tl.expires_at.isoformat()}")
                     zh = f"地区 {tl.region} 的信任列表已于 {tl.expires_at.isoformat()} 过期"
                     return KidResolution(None, tl.region, label, (Indication.INDETERMINATE, SubIndication.TRY_LATER,
-                                                                  en, zh))
+                                                                  en, zh), trust_list=tl, entry=e)
                 status = e.status_at(at)
                 if status != "granted":
                     en = f"entry '{e.id}' of region {tl.region} is {status or 'not listed'}"
                     zh = f"条目 '{e.id}' 未授权"
                     return KidResolution(None, tl.region, label, (Indication.INDETERMINATE,
-                                                                  SubIndication.NO_CERTIFICATE_CHAIN_FOUND, en, zh))
+                                                                  SubIndication.NO_CERTIFICATE_CHAIN_FOUND, en, zh),
+                                         trust_list=tl, entry=e)
                 ok = Check("trust_list", CheckStatus.PASSED,
                            f"vouched for by region {tl.region} trust list v{tl.version} entry '{e.id}'",
                            f"由地区 {tl.region} 信任列表 v{tl.version} 条目 '{e.id}' 担保")
-                return KidResolution(der, tl.region, label, None, (ok,))
+                return KidResolution(der, tl.region, label, None, (ok,), trust_list=tl, entry=e)
         return KidResolution(None, None, None, None)

@@ -1,9 +1,16 @@
 """The one front door: detect what was handed in and dispatch to the check for that kind.
 
 Every caller (library, ``esign verify``, ``POST /v1/verify``) goes through
-:func:`verify_artefact`, so all of them give the same verdict for the same bytes. Certificate
-chains are the only kind so far; the seals-and-signatures and verifier issues add PDF, OFD,
-GB/T 38540 seals, CMS and licence QR text as further handlers in :data:`_HANDLERS`.
+:func:`verify_artefact` (files) or :func:`verify_qr` (QR text), so all of them give the same
+verdict for the same bytes. Kinds: certificate chains, CMS/PKCS#7, PDF, OFD, GB/T 38540 seals
+and seal signatures (:data:`_HANDLERS`), ``HC1:`` QR text.
+
+Trust comes in two forms. Plain anchors (``trust=``, a :class:`TrustStore`) are trusted as they
+are. A :class:`~verifier.trust.TrustRegistry` (``registry=``: imported, verified trust lists plus
+the recognition policy) makes the verdict cross-region: anchors come from the lists for the
+service types the kind needs, and after the cryptographic checks the recognition policy decides;
+every report then carries ``trust_list`` / ``recognition`` checks and a ``trust_context``
+(:mod:`verifier.crossregion`). With both, the plain anchors count as the local region's own.
 """
 
 from __future__ import annotations
@@ -17,7 +24,11 @@ from keys.errors import BadInputError, EsignError
 from keys.x509 import Certificate, Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
 from verifier.cms import is_cms_signature, verify_cms
+from verifier.crossregion import verify_with_registry
+from verifier.licence import is_signed_licence, verify_licence
+from verifier.licence_qr import verify_licence_qr
 from verifier.ofd import verify_ofd
+from verifier.pdf import verify_pdf
 from verifier.pki import PathPolicy, TrustStore
 from verifier.qr import dcc_kid, verify_hc1, verify_qr_text
 from verifier.report import ValidationReport
@@ -45,6 +56,8 @@ def detect_kind(data: bytes) -> str:
     seal signature, then certificates (PEM, DER or certs-only PKCS#7).
     """
     head = data[:1024]
+    if is_signed_licence(data):
+        return "licence"
     if head.startswith(b"%PDF-"):
         return "pdf"
     if head.startswith(b"PK\x03\x04"):
@@ -77,12 +90,24 @@ def _certificate(
     )
 
 
+def _pdf(data: bytes, **kw: object) -> ValidationReport:
+    # A file that starts like a PDF but has no end-of-file marker anywhere is truncated or only a
+    # header: bad input (a typed error), like every other truncated file.
+    if b"%%EOF" not in data[-(1 << 20):]:
+        raise UnsupportedArtefactError(
+            "this is a truncated PDF (no %%EOF end-of-file marker): PDF fragments are not supported yet; "
+            "send the complete file", message_zh="PDF 文件不完整（缺少 %%EOF 结束标记），请提供完整文件", field="file")
+    return verify_pdf(data, **kw)  # type: ignore[arg-type]
+
+
 _HANDLERS: dict[str, Callable[..., ValidationReport]] = {
     "certificate": _certificate,
+    "pdf": _pdf,
     "cms": verify_cms,
     "ofd": verify_ofd,
     "seal": verify_ses,
     "ses_signature": verify_ses,
+    "licence": verify_licence,
 }
 
 
@@ -92,13 +117,15 @@ _EXTRAS: dict[str, Callable[[bytes | None, Sequence[Certificate]], dict[str, obj
     "seal": lambda detached, certs: {"signed_data": detached, "intermediates": certs},
     "ses_signature": lambda detached, certs: {"signed_data": detached, "intermediates": certs},
     "ofd": lambda detached, certs: {"certs": certs},
+    "licence": lambda detached, certs: {"intermediates": certs},
 }
 
 
 def verify_artefact(
     data: bytes,
     *,
-    trust: TrustStore,
+    trust: TrustStore | None = None,
+    registry: TrustRegistry | None = None,
     at: datetime,
     crls: Sequence[Crl] = (),
     require_revocation: bool = False,
@@ -110,7 +137,11 @@ def verify_artefact(
 
     Args:
         data: the artefact's bytes.
-        trust: the anchors to trust (nothing else is trusted; no OS store).
+        trust: plain anchors to trust (nothing else is trusted; no OS store). With ``registry``
+            they count as the local region's own anchors (recognised by the rule ``local-region``
+            unless the policy says otherwise).
+        registry: imported trust lists and the recognition policy: anchors per service type and
+            the cross-region decision (:mod:`verifier.crossregion`). Neither given: nothing is trusted.
         at: the validation time.
         crls: revocation data supplied by the caller.
         require_revocation: fail closed (INDETERMINATE) without covering revocation data.
@@ -129,9 +160,9 @@ def verify_artefact(
     if handler is None:
         what = "an unrecognised file" if kind == "unknown" else f"a {kind.upper()} file"
         raise UnsupportedArtefactError(
-            f"this is {what}: not supported yet; supported: certificates and chains, CMS/PKCS#7, "
+            f"this is {what}: not supported yet; supported: certificates and chains, CMS/PKCS#7, PDF, "
             "OFD, GB/T 38540 seals and seal signatures",
-            message_zh="目前支持验证证书、证书链、OFD 文件和电子印章/签章",
+            message_zh="目前支持验证证书、证书链、CMS、PDF、OFD 文件和电子印章/签章",
             field="file",
         )
     if detached is not None and kind not in ("cms", "seal", "ses_signature"):
@@ -141,7 +172,12 @@ def verify_artefact(
             field="data",
         )
     extras = _EXTRAS[kind](detached, extra_certs) if kind in _EXTRAS else {}
-    return handler(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation, policy=policy, **extras)
+    if registry is not None:
+        return verify_with_registry(handler, data, kind=kind, registry=registry, local=trust, at=at, crls=crls,
+                                    require_revocation=require_revocation, policy=policy, extras=extras,
+                                    intermediates=extra_certs)
+    return handler(data, trust=trust or TrustStore(anchors=()), at=at, crls=crls,
+                   require_revocation=require_revocation, policy=policy, **extras)
 
 
 #: Longest QR text accepted (a version-40 QR code holds at most 4,296 alphanumeric characters).
@@ -161,5 +197,7 @@ def verify_qr(text: str, *, trust: TrustRegistry | TrustStore, at: datetime) -> 
         raise BadInputError("QR text longer than 8192 characters", message_zh="二维码内容过长", field="qr")
     if isinstance(trust, TrustRegistry):
         return verify_qr_text(text, registry=trust, at=at)
+    if text.lstrip().startswith("ESL1:"):
+        return verify_licence_qr(text.strip(), trust=trust, at=at)
     keyed = {dcc_kid(c.der): c for c in trust.anchors}
     return verify_hc1(text.strip(), trust=keyed, at=at)

@@ -32,6 +32,11 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": ("api.cli.serve", "serve", "Run the HTTP service (bootstraps a demo region on first run)."),
     "audit": ("api.cli.audit", "audit", "Inspect and verify the hash-chained audit log."),
     "ofd": ("api.cli.ofd", "ofd", "Sign OFD files with a seal; inspect and verify their signatures."),
+    "licence": (
+        "api.cli.licence",
+        "licence",
+        "Electronic licences: issue, show, revoke, suspend, reinstate, correct, bulk, status lists, types.",
+    ),
     "pdf": ("api.cli.pdf", "pdf", "Sign PDFs (PAdES B-B..B-LTA, SM2), extend to B-LTA, remote signing."),
     "seal": ("api.cli.seal", "seal", "GB/T 38540 seals: make, show, sign, verify; register, list, suspend, revoke."),
     "sign": ("api.cli.sign", "sign", "Sign a PDF (PAdES), an OFD (seal) or any file (SES seal signature or CMS)."),

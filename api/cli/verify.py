@@ -1,8 +1,12 @@
 """``esign verify``: check a signed artefact or certificate chain and print an ETSI-style report.
 
-The artefact kind is detected from the bytes and dispatched to one handler per kind.
-Certificate chains are the only kind so far; PDF, OFD, seals and licences come later and
-exit with code 3 ("not supported yet") until then.
+The artefact kind is detected from the bytes and dispatched to one handler per kind
+(certificate chains, CMS, PDF, OFD, GB/T 38540 seals and seal signatures; ``--qr`` for QR text).
+
+Trust: ``--trust PEM`` gives plain anchors; ``--trust-lists DATA_DIR`` uses the trust lists
+imported into that data directory (``esign trust import``) with the recognition policy of
+``--policy FILE`` (default: the local region's own artefacts only), for every kind. With both,
+the ``--trust`` anchors count as the local region's own.
 
 Exit codes: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE, 3 bad input (unreadable or
 unparsable file, unsupported kind, bad option).
@@ -20,8 +24,10 @@ from api.cli import emit, fail
 from keys.errors import BadInputError, EsignError
 from keys.x509 import parse_certificates
 from verifier.chain import load_crls, load_trust_store
-from verifier.pki import TrustStore
+from verifier.pki import PathPolicy, TrustStore
+from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
 from verifier.report import Indication
+from verifier.trust import TrustRegistry
 from verifier.verifier import MAX_INPUT_BYTES, verify_artefact
 
 __all__ = ["EXIT_CODES", "verify"]
@@ -41,19 +47,40 @@ def _at(value: str | None) -> datetime:
     return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
-def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, at_: str | None, fmt: str) -> None:
+def _policy(path: str | None) -> Policy | None:
+    if path is None:
+        return None
+    return load_policy(_read(path, "policy")[: MAX_POLICY_BYTES + 1])
+
+
+def _registry(lists_dir: str | None, policy: Policy | None, at: datetime) -> TrustRegistry | None:
+    """The imported trust lists of ``lists_dir`` (re-verified) with ``policy``; ``None`` without a directory."""
+    if lists_dir is None:
+        if policy is not None:
+            raise BadInputError("--policy needs --trust-lists DATA_DIR (the lists it applies to)",
+                                message_zh="--policy 须与 --trust-lists 一起使用", field="policy")
+        return None
     from api.settings import Settings
     from api.trust_store import TrustListStore
+
+    if not Path(lists_dir).is_dir():
+        raise BadInputError(f"{lists_dir} is not a directory", message_zh="信任列表目录不存在", field="trust_lists")
+    settings = Settings(data_dir=Path(lists_dir))
+    region = policy.recognition.local_region if policy else settings.region
+    return TrustListStore.for_settings(settings).registry(
+        local_region=region, at=at, recognition=policy.recognition if policy else None,
+        validation=policy.validation if policy else None)
+
+
+def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, policy_path: str | None,
+               at_: str | None, fmt: str) -> None:
     from verifier.verifier import verify_qr
 
     try:
         at = _at(at_)
-        if lists_dir is not None:
-            settings = Settings(data_dir=Path(lists_dir))
-            store = TrustListStore.for_settings(settings)
-            trust: Any = store.registry(local_region=settings.region, at=at)
-        else:
-            trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
+        registry = _registry(lists_dir, _policy(policy_path), at)
+        trust: Any = registry if registry is not None else (
+            load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=()))
         report = verify_qr(text, trust=trust, at=at)
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
@@ -79,6 +106,10 @@ def _text(report: dict[str, Any]) -> str:
     ]
     if report["reason"]["hint_en"]:
         lines.append(f"  hint: {report['reason']['hint_en']}")
+    ctx = report.get("trust_context")
+    if ctx:
+        lines.append(f"  trust: region {ctx.get('region')}, list v{ctx.get('trust_list_version')}, "
+                     f"rule {ctx.get('rule')}, recognised {ctx.get('recognised')}")
     for c in report["checks"]:
         lines.append(f"  [{c['status']:>13}] {c['name']}: {c['detail_en']}")
     return "\n".join(lines)
@@ -91,7 +122,14 @@ def _text(report: dict[str, Any]) -> str:
     "--trust-lists",
     "trust_lists_dir",
     type=click.Path(file_okay=False),
-    help="With --qr: a data directory whose imported trust lists vouch for QR signers (default: --trust PEMs).",
+    help="A data directory whose imported trust lists (esign trust import) vouch for signers, seal makers, "
+    "TSAs and QR signers, with the recognition policy of --policy. Any kind.",
+)
+@click.option(
+    "--policy",
+    "policy_path",
+    type=click.Path(dir_okay=False),
+    help="Recognition / validation policy JSON (docs/trust-lists.md); needs --trust-lists.",
 )
 @click.option(
     "--trust",
@@ -116,6 +154,7 @@ def verify(
     file: str | None,
     qr_text: str | None,
     trust_lists_dir: str | None,
+    policy_path: str | None,
     trust_paths: tuple[str, ...],
     crl_paths: tuple[str, ...],
     require_revocation: bool,
@@ -127,8 +166,11 @@ def verify(
     """Verify FILE and print the validation report.
 
     FILE may be a certificate or PEM chain (leaf first), a CMS/PKCS#7 signature (.p7s; give the
-    signed data with --data when detached), a GB/T 38540 seal (.esl) or seal signature
+    signed data with --data when detached), a PDF, a GB/T 38540 seal (.esl) or seal signature
     (SignedValue.dat; --data checks its data hash) or an OFD file.
+
+    Trust: --trust PEM (plain anchors) and/or --trust-lists DATA_DIR (imported trust lists, with
+    --policy FILE deciding which foreign types are recognised; every report names the rule).
 
     Exit codes: 0 passed, 1 failed, 2 indeterminate, 3 bad input.
     """
@@ -136,7 +178,7 @@ def verify(
         usage = BadInputError("give either FILE or --qr TEXT", message_zh="请提供文件或 --qr 二维码内容")
         fail(usage, exit_code=_BAD_INPUT)
     if qr_text is not None:
-        _verify_qr(qr_text, trust_paths, trust_lists_dir, at_, fmt)
+        _verify_qr(qr_text, trust_paths, trust_lists_dir, policy_path, at_, fmt)
     assert file is not None
     try:
         try:
@@ -146,13 +188,18 @@ def verify(
         if len(data) > MAX_INPUT_BYTES:
             raise BadInputError("input file too large", message_zh="文件过大", field="file")
         at = _at(at_)
-        trust = load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=())
+        policy = _policy(policy_path)
+        registry = _registry(trust_lists_dir, policy, at)
+        trust = load_trust_store(trust_paths) if trust_paths else None
+        path_policy: PathPolicy | None = policy.validation.effective().path_policy() if policy else None
         crls = load_crls(crl_paths)
         detached = _read(data_path, "data") if data_path else None
         extra = [c for p in cert_paths for c in parse_certificates(_read(p, "cert"))]
         report = verify_artefact(
             data,
             trust=trust,
+            registry=registry,
+            policy=path_policy,
             crls=crls,
             at=at,
             require_revocation=require_revocation,

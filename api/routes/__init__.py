@@ -12,6 +12,7 @@ from api.routes.audit import router as audit_router
 from api.routes.ca import router as ca_router
 from api.routes.health import router as health_router
 from api.routes.keys import router as keys_router
+from api.routes.licences import router as licences_router
 from api.routes.ofd import router as ofd_router
 from api.routes.pdf import router as pdf_router
 from api.routes.principals import router as principals_router
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     tsa_router,
     trust_router,
     pdf_router,
+    licences_router,
     audit_router,
     web_router,
 ]

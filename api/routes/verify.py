@@ -1,10 +1,16 @@
 """``POST /v1/verify``: the same front door as ``esign verify``, over HTTP.
 
-Upload the artefact as multipart ``file``. Trust is what this deployment is configured with,
-never what the caller sends: the region's own root CAs plus any PEM files in
-``<data_dir>/trust/``. Revocation data for the region's own CAs is supplied automatically and,
-by default, required (fail closed: a certificate from a CA whose revocation status is unknown
-is INDETERMINATE).
+Upload the artefact as multipart ``file`` (or send ``{"qr": ...}``). Trust is what this
+deployment is configured with, never what the caller sends, for every kind:
+
+- local anchors: the region's own root CAs plus any PEM files in ``<data_dir>/trust/``;
+- the trust registry: every trust list imported with ``POST /v1/trust-lists`` (re-verified on
+  load), with the recognition policy of ``ESIGN_POLICY_FILE`` (unset: only the local region's
+  own artefacts are recognised). Every report says which region, list version and rule applied.
+
+Revocation data for the region's own CAs is supplied automatically and, by default, required
+(fail closed: a certificate from a CA whose revocation status is unknown is INDETERMINATE);
+revocation data for other regions' CAs comes with the artefact or in the ``crls`` field.
 """
 
 from __future__ import annotations
@@ -22,12 +28,15 @@ from api.routes.ca import region_trust_and_crls
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
 from api.trust_store import TrustListStore
-from keys.errors import BadInputError
-from keys.x509 import parse_certificates, parse_crl
-from verifier.pki import TrustStore
+from keys.errors import BackendUnavailableError, BadInputError, EsignError
+from keys.keypairs import pem_blocks
+from keys.x509 import Crl, parse_certificates, parse_crl
+from verifier.pki import PathPolicy, TrustStore
+from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
+from verifier.trust import TrustRegistry
 from verifier.verifier import MAX_INPUT_BYTES, verify_artefact, verify_qr
 
-__all__ = ["router"]
+__all__ = ["router", "service_policy", "service_registry", "service_trust"]
 
 router = APIRouter(prefix="/v1", tags=["verify"], responses=PROBLEM_RESPONSES)
 
@@ -41,6 +50,53 @@ def service_trust(settings: Settings, now: datetime) -> tuple[TrustStore, list[A
         for f in sorted(trust_dir.glob("*.pem")):
             certs.extend(parse_certificates(f.read_bytes()))
     return TrustStore.of(certs), [parse_crl(d) for d in crl_ders]
+
+
+def service_policy(settings: Settings) -> Policy | None:
+    """The deployment's recognition / validation policy (``ESIGN_POLICY_FILE``), or ``None``.
+
+    A policy that cannot be read, does not parse or is for another region stops verification
+    (503): verifying under a policy other than the configured one would not be failing closed.
+    """
+    path = getattr(settings, "policy_file", None)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_POLICY_BYTES + 1)
+        policy = load_policy(raw)
+    except (OSError, EsignError) as exc:
+        why = exc.message if isinstance(exc, EsignError) else exc.strerror
+        raise BackendUnavailableError(f"the verification policy {path} is unusable: {why}",
+                                      message_zh="验证策略文件无法使用") from exc
+    if policy.recognition.local_region != settings.region:
+        raise BackendUnavailableError(
+            f"the verification policy is for region {policy.recognition.local_region}, "
+            f"this service is {settings.region}",
+            message_zh="验证策略的本地区与本服务不一致")
+    return policy
+
+
+def service_registry(settings: Settings, now: datetime, policy: Policy | None = None) -> TrustRegistry:
+    """Every imported trust list (re-verified) with the deployment's policy."""
+    return TrustListStore.for_settings(settings).registry(
+        local_region=settings.region, at=now, recognition=policy.recognition if policy else None,
+        validation=policy.validation if policy else None)
+
+
+#: Most CRLs accepted in one request.
+MAX_UPLOADED_CRLS = 64
+
+
+def _parse_crls(data: bytes) -> list[Crl]:
+    """One DER CRL, or any number of PEM ``X509 CRL`` blocks (bounded)."""
+    if b"-----BEGIN" not in data[:1024]:
+        return [parse_crl(data)]
+    blocks = [der for label, der in pem_blocks(data) if label == "X509 CRL"]
+    if not blocks or len(blocks) > MAX_UPLOADED_CRLS:
+        raise BadInputError(f"crls holds 1..{MAX_UPLOADED_CRLS} PEM X509 CRL blocks", message_zh="CRL 文件格式错误",
+                            field="crls")
+    return [parse_crl(b) for b in blocks]
 
 
 def _parse_at(value: str | None, now: datetime) -> datetime:
@@ -72,6 +128,8 @@ _OPENAPI_BODY = {
                         "file": {"type": "string", "format": "binary", "description": "The artefact"},
                         "data": {"type": "string", "format": "binary", "description": "Detached signed data"},
                         "certs": {"type": "string", "format": "binary", "description": "Extra certificates (PEM)"},
+                        "crls": {"type": "string", "format": "binary",
+                                 "description": "Extra CRLs (PEM or DER), e.g. another region's"},
                         "at": {"type": "string", "description": "Validation time, ISO 8601 (default now)"},
                         "require_revocation": {"type": "boolean", "default": True},
                     },
@@ -94,7 +152,7 @@ _OPENAPI_BODY = {
 
 @router.post(
     "/verify",
-    summary="Verify an artefact (chain, CMS, seal, seal signature, OFD) or QR text; ETSI-style report",
+    summary="Verify an artefact (chain, CMS, PDF, seal, seal signature, OFD) or QR text; ETSI-style report",
     responses={200: {"description": "The validation report (indication, sub_indication, reason, checks)"}},
     openapi_extra=_OPENAPI_BODY,
 )
@@ -117,7 +175,7 @@ async def verify(
         if not isinstance(body, dict) or not isinstance(body.get("qr"), str):
             raise BadInputError('expected {"qr": "<QR text>"}', message_zh="缺少二维码内容 qr", field="qr")
         at_value = body.get("at")
-        registry = TrustListStore.for_settings(settings).registry(local_region=settings.region, at=now)
+        registry = service_registry(settings, now, service_policy(settings))
         at = _parse_at(at_value if isinstance(at_value, str) else None, now)
         report = verify_qr(body["qr"], trust=registry, at=at)
         return JSONResponse(report.to_dict())
@@ -126,18 +184,23 @@ async def verify(
     if not isinstance(file, StarletteUpload):
         raise BadInputError("upload the artefact as multipart field 'file'", message_zh="请上传文件", field="file")
     artefact = await _read_upload(file, "file")
-    data, certs = form.get("data"), form.get("certs")
+    data, certs, crl_file = form.get("data"), form.get("certs"), form.get("crls")
     detached = await _read_upload(data, "data") if isinstance(data, StarletteUpload) else None
     extra = parse_certificates(await _read_upload(certs, "certs")) if isinstance(certs, StarletteUpload) else []
+    extra_crls = _parse_crls(await _read_upload(crl_file, "crls")) if isinstance(crl_file, StarletteUpload) else []
     at_field = form.get("at")
     require_revocation = str(form.get("require_revocation", "true")).lower() not in ("false", "0", "no")
     trust, crls = service_trust(settings, now)
+    policy = service_policy(settings)
+    path_policy: PathPolicy | None = policy.validation.effective().path_policy() if policy else None
     report = verify_artefact(
         artefact,
         trust=trust,
+        registry=service_registry(settings, now, policy),
         at=_parse_at(at_field if isinstance(at_field, str) else None, now),
-        crls=crls,
+        crls=[*crls, *extra_crls],
         require_revocation=require_revocation,
+        policy=path_policy,
         detached=detached,
         extra_certs=extra,
     )

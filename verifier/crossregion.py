@@ -1,0 +1,339 @@
+"""Cross-region trust at the front door: anchors from the trust registry, then the recognition policy.
+
+:func:`verify_with_registry` wraps a front-door handler. Procedure (steps tagged ``# Step R<n>``):
+
+  R1. Roles: the artefact kind says which certificates need an anchor and which trust-list
+      service types may anchor each (:data:`ROLE_TYPES`): a certificate chain any type; CMS,
+      PDF and OFD signers ``enterprise_signer`` / ``licence_issuer``; time-stamps ``tsa``; a
+      seal's maker ``seal_maker``; a seal signature's signer ``seal_maker`` / ``enterprise_signer``
+      / ``licence_issuer``.
+  R2. Anchors: the certificates of every entry of those types (plus ``tsa``, for embedded
+      time-stamps) in every held list, expired lists and withdrawn entries included so that R5
+      can say *why* they cannot be used, plus the local anchors (this region's roots and
+      configured PEM files, region = the local region, service type ``root_ca``).
+  R3. The handler runs with those anchors: every format, hash, signature and path check.
+  R4. For each role, the anchor its path ended in (the chain's last element; a seal maker's path
+      is rebuilt, the seal handlers do not report it) is mapped back to the entries naming it
+      with an allowed service type, usable ones first.
+  R5. Usability at ``at``: the list unexpired (else INDETERMINATE / TRY_LATER, "stale list"), the
+      entry granted (else INDETERMINATE / NO_CERTIFICATE_CHAIN_FOUND), a seal maker entry that
+      lists seal types listing this one (else TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE).
+  R6. Recognition: ``RecognitionPolicy.decide(region, service type, artefact type, level)``. Not
+      accepted -> TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE naming the rule (the signature and path
+      are valid; the validation policy refuses what vouches for them -- ETSI EN 319 102-1 puts
+      constraints the policy imposes on a signature under SIG_CONSTRAINTS_FAILURE).
+  R7. Never better than R3: a handler's TOTAL_FAILED stays; TOTAL_PASSED only when every role
+      passed R4-R6. Every report gets ``trust_list`` and ``recognition`` checks and a
+      ``trust_context`` (region, list version and digest, entry, rule, recognised).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from esign.formats.ses import SesFormatError, parse_unverified_seal, parse_unverified_ses_signature
+from keys.errors import EsignError
+from keys.trustlist import SERVICE_TYPES
+from keys.x509 import Certificate, Crl, parse_certificate
+from verifier.pki import PathPolicy, TrustStore, validate_path
+from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
+from verifier.trust import AnchorSource, TrustRegistry
+
+__all__ = ["ROLE_TYPES", "STORE_TYPES", "verify_with_registry"]
+
+_SIGNER = ("enterprise_signer", "licence_issuer")
+#: Service types that may anchor each role.
+ROLE_TYPES: dict[str, tuple[str, ...]] = {
+    "certificate": SERVICE_TYPES,
+    "signer": _SIGNER,
+    "tsa": ("tsa",),
+    "seal_maker": ("seal_maker",),
+    "seal_signer": ("seal_maker", *_SIGNER),
+}
+#: Service types whose anchors each kind is validated with (R2).
+STORE_TYPES: dict[str, tuple[str, ...]] = {
+    "certificate": SERVICE_TYPES,
+    "cms": (*_SIGNER, "tsa"),
+    "pdf": (*_SIGNER, "tsa"),
+    "ofd": ("seal_maker", *_SIGNER, "tsa"),
+    "seal": ("seal_maker", "tsa"),
+    "ses_signature": ("seal_maker", *_SIGNER, "tsa"),
+    "licence": ("seal_maker", *_SIGNER),
+}
+_LOCAL_TYPE = "root_ca"
+_TRUST_CHECKS = frozenset({"trust_list", "trust_entry", "seal_type", "recognition"})
+
+
+@dataclass(frozen=True)
+class _Anchors:
+    store: TrustStore
+    where: Mapping[str, list[AnchorSource]]
+    local: frozenset[str]
+
+
+@dataclass(frozen=True)
+class _Role:
+    name: str
+    """Role key of :data:`ROLE_TYPES`."""
+    anchor: str | None
+    """Hex SHA-256 of the anchor the role's path ended in (``None``: no path)."""
+    artefact_type: str | None
+    level: str | None
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    checks: tuple[Check, ...]
+    context: dict[str, Any]
+    verdict: tuple[Indication, SubIndication, Reason] | None = None
+
+
+def _anchors(registry: TrustRegistry, local: TrustStore | None, kind: str) -> _Anchors:
+    # Step R2: every anchor of the kind's service types, plus the local ones.
+    certs, where = registry.anchor_sources(STORE_TYPES.get(kind, SERVICE_TYPES))
+    local_certs = list(local.anchors) if local is not None else []
+    return _Anchors(TrustStore.of([*local_certs, *certs], label="trust lists and local anchors"), where,
+                    frozenset(c.sha256 for c in local_certs))
+
+
+def _last_anchor(r: ValidationReport) -> str | None:
+    return r.chain[-1].sha256 if r.chain and r.chain[-1].is_trust_anchor else None
+
+
+def _level(signer: Mapping[str, Any]) -> str:
+    src = str(signer.get("signing_time_source", ""))
+    return "B-T" if "timestamp" in signer or src.startswith("signature timestamp") else "B-B"
+
+
+def _seal_type(signer: Mapping[str, Any]) -> str | None:
+    t = signer.get("seal_type")
+    return None if t is None else str(t)
+
+
+def _ctx(region: str | None, src: AnchorSource | None, role: _Role, service_type: str | None,
+         rule: str | None, recognised: bool | None, **extra: Any) -> dict[str, Any]:
+    tl = src.trust_list if src else None
+    return {"role": role.name, "region": region, "trust_list_version": tl.version if tl else None,
+            "list_digest": tl.digest if tl else None, "list_expires_at": tl.expires_at.isoformat() if tl else None,
+            "entry": src.entry.id if src else None, "service_type": service_type,
+            "artefact_type": role.artefact_type, "level": role.level, "rule": rule, "recognised": recognised, **extra}
+
+
+def _name(role: _Role, primary: bool, check: str) -> str:
+    return check if primary else f"{role.name}.{check}"
+
+
+def _indet(sub: SubIndication, en: str, zh: str, hint_en: str, hint_zh: str) -> tuple[Indication, SubIndication,
+                                                                                       Reason]:
+    return Indication.INDETERMINATE, sub, Reason(en=en, zh=zh, hint_en=hint_en, hint_zh=hint_zh)
+
+
+def _judge(role: _Role, primary: bool, anchors: _Anchors, registry: TrustRegistry, at: datetime) -> _Outcome:
+    """Steps R4-R6 for one role."""
+    n = lambda c: _name(role, primary, c)  # noqa: E731
+    if role.anchor is None:
+        broken = registry.unconsulted()
+        extra = f"; lists that could not be consulted: {', '.join(broken)}" if broken else ""
+        en = f"no held trust list or local anchor vouches for the {role.name.replace('_', ' ')}{extra}"
+        zh = "没有任何已导入的信任列表或本地信任锚为其担保" + (
+            f"；无法使用的信任列表：{'、'.join(broken)}" if broken else "")
+        return _Outcome((Check(n("trust_list"), CheckStatus.INDETERMINATE, en, zh),),
+                        _ctx(None, None, role, None, None, False, lists_unusable=broken),
+                        _indet(SubIndication.NO_CERTIFICATE_CHAIN_FOUND, en, zh,
+                               "Import the issuing region's trust list (esign trust import) and pin its list-signing "
+                               "key; a list that no longer verifies must be imported again.",
+                               "请导入签发地区的信任列表（esign trust import）并固定其列表签名公钥；"
+                               "无法验证的信任列表须重新导入。"))
+    allowed = ROLE_TYPES[role.name]
+    # Step R4: the entries naming the anchor with an allowed service type; local anchors first.
+    if role.anchor in anchors.local:
+        match = registry.recognise(registry.local_region, _LOCAL_TYPE, role.artefact_type, role.level)
+        checks = (Check(n("trust_list"), CheckStatus.PASSED,
+                        f"anchored in a local trust anchor of region {registry.local_region} (no list needed)",
+                        f"由本地区 {registry.local_region} 的本地信任锚担保"),
+                  replace(match.check(), name=n("recognition")))
+        ctx = _ctx(registry.local_region, None, role, _LOCAL_TYPE, match.rule_id, match.accepted, local=True)
+        return _Outcome(checks, ctx, None if match.accepted else _refused(match.reason_en, match.reason_zh))
+    sources = [s for s in anchors.where.get(role.anchor, []) if s.entry.service_type in allowed]
+    if not sources:
+        listed = sorted({f"{s.trust_list.region}:{s.entry.service_type}" for s in anchors.where.get(role.anchor, [])})
+        en = (f"the anchor of the {role.name.replace('_', ' ')} is listed only as {', '.join(listed) or 'nothing'}, "
+              f"not as {' / '.join(allowed)}")
+        zh = f"该信任锚在信任列表中的服务类型（{'、'.join(listed)}）不适用于此用途"
+        return _Outcome((Check(n("trust_list"), CheckStatus.INDETERMINATE, en, zh),),
+                        _ctx(None, None, role, None, None, False),
+                        _indet(SubIndication.NO_CERTIFICATE_CHAIN_FOUND, en, zh,
+                               "The issuing region must list this authority for this service type.",
+                               "签发地区须在信任列表中按此服务类型列明该机构。"))
+    sources.sort(key=lambda s: (s.trust_list.is_expired(at), s.entry.status_at(at) != "granted"))
+    # Several entries may name the same certificate (one CA listed as enterprise_signer and as
+    # seal_maker): among the usable ones, the first the policy recognises decides.
+    usable = [s for s in sources if not s.trust_list.is_expired(at) and s.entry.status_at(at) == "granted"]
+    src = next((s for s in usable if registry.recognise(s.trust_list.region, s.entry.service_type,
+                                                        role.artefact_type, role.level).accepted), sources[0])
+    tl, e = src.trust_list, src.entry
+    base = _ctx(tl.region, src, role, e.service_type, None, None)
+    # Step R5: list fresh, entry granted, seal type allowed.
+    if tl.is_expired(at):
+        en = (f"stale trust list: region {tl.region}'s list (version {tl.version}, sha256 {tl.digest[:16]}…) that "
+              f"vouches for the {role.name.replace('_', ' ')} expired at {tl.expires_at.isoformat()}")
+        zh = f"信任列表已过期：地区 {tl.region} 的信任列表（版本 {tl.version}）已于 {tl.expires_at.isoformat()} 过期"
+        return _Outcome((Check(n("trust_list"), CheckStatus.INDETERMINATE, en, zh),), {**base, "recognised": False},
+                        _indet(SubIndication.TRY_LATER, en, zh,
+                               "Refresh the trust list (esign trust refresh) and verify again.",
+                               "请刷新信任列表（esign trust refresh）后重新验证。"))
+    status = e.status_at(at)
+    if status != "granted":
+        since = max((t for s, t in e.status_history if t <= at), default=None)
+        when = f" since {since.isoformat()}" if since else " (not yet listed at that time)"
+        en = f"entry '{e.id}' of region {tl.region}'s trust list v{tl.version} is {status or 'not listed'}{when}"
+        zh = f"地区 {tl.region} 信任列表 v{tl.version} 的条目 '{e.id}' 状态为 {status or '未列入'}"
+        return _Outcome((Check(n("trust_entry"), CheckStatus.INDETERMINATE, en, zh),), {**base, "recognised": False},
+                        _indet(SubIndication.NO_CERTIFICATE_CHAIN_FOUND, en, zh,
+                               "The region no longer vouches for this issuer; ask for a currently valid document.",
+                               "该地区已不再担保此签发者，请获取当前有效的文件。"))
+    list_check = Check(n("trust_list"), CheckStatus.PASSED,
+                       f"vouched for by region {tl.region} trust list v{tl.version} (sha256 {tl.digest[:16]}…), "
+                       f"entry '{e.id}' ({e.service_type}), list valid until {tl.expires_at.isoformat()}",
+                       f"由地区 {tl.region} 信任列表 v{tl.version} 的条目 '{e.id}'（{e.service_type}）担保")
+    if role.name == "seal_maker" and e.seal_types and role.artefact_type not in e.seal_types:
+        en = (f"entry '{e.id}' of region {tl.region} may make seal types {sorted(e.seal_types)}, "
+              f"not {role.artefact_type!r}")
+        zh = f"地区 {tl.region} 的条目 '{e.id}' 无权制作类型为 {role.artefact_type} 的印章"
+        return _Outcome((list_check, Check(n("seal_type"), CheckStatus.FAILED, en, zh)),
+                        {**base, "recognised": False}, _refused(en, zh))
+    # Step R6: recognition policy.
+    match = registry.recognise(tl.region, e.service_type, role.artefact_type, role.level)
+    ctx = {**base, "rule": match.rule_id, "recognised": match.accepted, "mapped_type": match.mapped_type}
+    checks = (list_check, replace(match.check(), name=n("recognition")))
+    return _Outcome(checks, ctx, None if match.accepted else _refused(match.reason_en, match.reason_zh))
+
+
+def _refused(en: str, zh: str) -> tuple[Indication, SubIndication, Reason]:
+    return (Indication.TOTAL_FAILED, SubIndication.SIG_CONSTRAINTS_FAILURE,
+            Reason(en=f"Not recognised here: {en}.", zh=f"本地区不予承认：{zh}。",
+                   hint_en="Only what the recognition policy lists is accepted from other regions.",
+                   hint_zh="仅接受互认策略列明的其他地区类型。"))
+
+
+def _apply(report: ValidationReport, roles: Sequence[_Role], anchors: _Anchors, registry: TrustRegistry,
+           at: datetime) -> ValidationReport:
+    """Step R7: fold the role outcomes into the handler's report (never better than it)."""
+    ind, sub, reason = report.indication, report.sub_indication, report.reason
+    checks, contexts = list(report.checks), []
+    for i, role in enumerate(roles):
+        out = _judge(role, i == 0, anchors, registry, at)
+        checks.extend(out.checks)
+        contexts.append(out.context)
+        if out.verdict is None or ind is Indication.TOTAL_FAILED:
+            continue
+        v_ind, v_sub, v_reason = out.verdict
+        if ind is Indication.TOTAL_PASSED or v_ind is Indication.TOTAL_FAILED:
+            ind, sub, reason = v_ind, v_sub, v_reason
+        elif v_sub is SubIndication.NO_CERTIFICATE_CHAIN_FOUND and sub is SubIndication.NO_CERTIFICATE_CHAIN_FOUND:
+            reason = Reason(en=f"{reason.en} ({v_reason.en})", zh=f"{reason.zh}（{v_reason.zh}）",
+                            hint_en=v_reason.hint_en, hint_zh=v_reason.hint_zh)
+        else:  # both undecided: the trust problem (stale list, withdrawn entry) leads, the other follows
+            ind, sub = v_ind, v_sub
+            reason = Reason(en=f"{v_reason.en}. Also: {reason.en}", zh=f"{v_reason.zh}。另外：{reason.zh}",
+                            hint_en=v_reason.hint_en, hint_zh=v_reason.hint_zh)
+    ctx = dict(contexts[0]) if contexts else {}
+    if len(contexts) > 1:
+        ctx["roles"] = contexts
+    return replace(report, indication=ind, sub_indication=sub, reason=reason, checks=tuple(checks),
+                   trust_context=ctx)
+
+
+def _maker_anchor(data: bytes, kind: str, store: TrustStore, at: datetime, intermediates: Sequence[Certificate],
+                  crls: Sequence[Crl], policy: PathPolicy | None) -> str | None:
+    """Rebuild the seal maker certificate's path (the seal handlers check it but do not report it)."""
+    try:
+        if kind == "seal":
+            seal = parse_unverified_seal(data)
+            when = seal.created_at
+        else:
+            sig = parse_unverified_ses_signature(data)
+            seal, when = sig.seal, sig.signing_time or at
+        maker = parse_certificate(seal.maker_cert_der)
+    except (SesFormatError, EsignError):
+        return None
+    rep = validate_path(maker, trust=store, at=when, intermediates=intermediates, crls=crls, policy=policy,
+                        artefact="ses")
+    return _last_anchor(rep) if rep.passed else None
+
+
+def _roles(report: ValidationReport, kind: str, data: bytes, anchors: _Anchors, at: datetime,
+           maker: Callable[[], str | None]) -> list[_Role]:
+    # Step R1 / R4: which certificates needed an anchor, and which one each path ended in.
+    s = report.signer
+    if kind == "certificate":
+        return [_Role("certificate", _last_anchor(report), "certificate", None)]
+    if report.artefact == "timestamp":
+        return [_Role("tsa", _last_anchor(report), "timestamp", None)]
+    if kind in ("seal", "ses_signature"):
+        seal_type = _seal_type(s)
+        maker_role = _Role("seal_maker", maker() if report.indication is not Indication.TOTAL_FAILED else None,
+                           seal_type, None)
+        if kind == "seal":
+            return [maker_role]
+        return [_Role("seal_signer", _last_anchor(report), seal_type, None), maker_role]
+    if kind == "ofd":  # the first signature's signer (plain or seal signature); see docs/trust-lists.md
+        return [_Role("seal_signer", _last_anchor(report), "ofd", None)]
+    return [_Role("signer", _last_anchor(report), kind, _level(s))]
+
+
+def verify_with_registry(
+    handler: Callable[..., ValidationReport],
+    data: bytes,
+    *,
+    kind: str,
+    registry: TrustRegistry,
+    local: TrustStore | None,
+    at: datetime,
+    crls: Sequence[Crl],
+    require_revocation: bool,
+    policy: PathPolicy | None,
+    extras: Mapping[str, Any],
+    intermediates: Sequence[Certificate],
+) -> ValidationReport:
+    """Run ``handler`` with the registry's anchors for ``kind`` and apply the recognition policy (R1-R7)."""
+    anchors = _anchors(registry, local, kind)
+    # Step R3: every cryptographic and path check, by the handler for the kind.
+    report = handler(data, trust=anchors.store, at=at, crls=crls, require_revocation=require_revocation,
+                     policy=policy, **extras)
+    maker_policy = policy if policy is not None or not require_revocation else PathPolicy(require_revocation=True)
+
+    def maker() -> str | None:
+        return _maker_anchor(data, kind, anchors.store, at, intermediates, crls, maker_policy)
+
+    if report.signatures:  # a PDF: every signature separately, then the document verdict again
+        subs = []
+        for r in report.signatures:
+            tsa = str(r.signer.get("signing_time_source", "")).startswith("document timestamp")
+            role = _Role("tsa", _last_anchor(r), "pdf-timestamp", None) if tsa else \
+                _Role("signer", _last_anchor(r), kind, _level(r.signer))
+            subs.append(_apply(r, [role], anchors, registry, at))
+        return _document(report, subs)
+    return _apply(report, _roles(report, kind, data, anchors, at, maker), anchors, registry, at)
+
+
+def _document(report: ValidationReport, subs: list[ValidationReport]) -> ValidationReport:
+    """The document verdict from re-judged signatures (the first FAILED, else the first INDETERMINATE)."""
+    status = {Indication.TOTAL_PASSED: CheckStatus.PASSED, Indication.TOTAL_FAILED: CheckStatus.FAILED}
+    checks = [replace(c, status=status.get(subs[int(c.name[10:-1]) - 1].indication, CheckStatus.INDETERMINATE),
+                      detail_en=subs[int(c.name[10:-1]) - 1].reason.en,
+                      detail_zh=subs[int(c.name[10:-1]) - 1].reason.zh)
+              if c.name.startswith("signature[") and c.name[10:-1].isdigit() and 0 < int(c.name[10:-1]) <= len(subs)
+              else c for c in report.checks]
+    checks += [replace(c, name=f"signature[{i + 1}].{c.name}") for i, r in enumerate(subs) for c in r.checks
+               if c.name in _TRUST_CHECKS]
+    ind, sub, reason = report.indication, report.sub_indication, report.reason
+    worst = next((r for r in subs if r.indication is Indication.TOTAL_FAILED), None) or \
+        next((r for r in subs if r.indication is Indication.INDETERMINATE), None)
+    if worst is not None and ind is not Indication.TOTAL_FAILED:  # verify_pdf's verdict is its worst signature's
+        ind, sub, reason = worst.indication, worst.sub_indication, worst.reason
+    return replace(report, indication=ind, sub_indication=sub, reason=reason, checks=tuple(checks),
+                   signatures=tuple(subs), trust_context=subs[0].trust_context if subs else None)
