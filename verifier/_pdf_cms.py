@@ -95,6 +95,10 @@ class CmsCheck:
     """Digest and signature algorithm, for reports."""
     has_timestamp: bool = False
     """An unsigned signatureTimeStampToken is present."""
+    timestamp_token: bytes | None = None
+    """DER of the first signatureTimeStampToken (RFC 3161 token over the signature value)."""
+    signature_value: bytes = b""
+    """The SignerInfo signature value, which a signature timestamp covers."""
 
 
 def _hash(name: str, data: bytes) -> bytes:
@@ -343,7 +347,11 @@ def check_cms(der: bytes, signed_bytes: bytes, *, subfilter: str) -> CmsCheck:
             )
         unsigned = si["unsigned_attrs"]
         if not isinstance(unsigned, core.Void):
-            out.has_timestamp = any(a["type"].dotted == "1.2.840.113549.1.9.16.2.14" for a in unsigned)
+            stamps = [a for a in unsigned if a["type"].dotted == "1.2.840.113549.1.9.16.2.14"]
+            out.has_timestamp = bool(stamps)
+            if stamps:
+                out.timestamp_token = stamps[0]["values"][0].dump()
+                out.signature_value = si["signature"].native
     except _Fail as f:
         out.checks.append(
             Check(

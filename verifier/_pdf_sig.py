@@ -365,11 +365,35 @@ def sm2_checks(
         policy=policy,
         artefact="pdf-signature",
     )
+    poe_time = None
+    if not path.passed and path.sub_indication in _TIME_BOUND and cc.timestamp_token is not None:
+        # Step S6a: a signature timestamp that verifies now proves the signature existed at its
+        # genTime (ETSI EN 319 102-1 §5.6.2.4); validate the signer's path at that time instead.
+        poe_time = _proven_time(cc, trust=trust, at=at, crls=crls, policy=policy)
+        if poe_time is not None:
+            past = validate_path(cc.signer, trust=trust, at=poe_time, intermediates=[*cc.certs, *intermediates],
+                                 crls=crls, policy=policy, artefact="pdf-signature")
+            if past.passed:
+                path = past
+            else:
+                poe_time = None
     if path.passed:
+        when = "the validation time" if poe_time is None else f"{poe_time:%Y-%m-%d %H:%M:%S}Z, proven by its timestamp"
         v.ok(
             "certificate_path",
-            f"path of {len(path.chain)} certificate(s) to a trust anchor, valid at the validation time",
+            f"path of {len(path.chain)} certificate(s) to a trust anchor, valid at {when}",
             f"已验证长度为 {len(path.chain)} 的证书路径",
+        )
+    elif path.sub_indication is SubIndication.EXPIRED:
+        # Expired now, and nothing proves the signature existed while it was valid: ETSI gives
+        # INDETERMINATE / OUT_OF_BOUNDS_NO_POE, not a failure of the signature itself.
+        v.bad(
+            Indication.INDETERMINATE,
+            SubIndication.OUT_OF_BOUNDS_NO_POE,
+            "certificate_path",
+            f"the signer certificate has expired and no valid timestamp proves the signature is older: "
+            f"{path.reason.en}",
+            f"签名证书已过期，且没有有效时间戳证明签名早于过期时间：{path.reason.zh}",
         )
     else:
         assert path.sub_indication is not None
@@ -380,13 +404,36 @@ def sm2_checks(
             f"the signer certificate could not be validated: {path.reason.en}",
             f"签名证书验证未通过：{path.reason.zh}",
         )
-    if cc.has_timestamp:
+    if poe_time is not None:
+        v.ok("timestamp", f"the signature timestamp verifies and proves existence at {poe_time:%Y-%m-%d %H:%M:%S}Z",
+             "签名时间戳验证通过，证明签名在该时间之前已存在")
+    elif cc.has_timestamp:
         v.skip(
             "timestamp",
-            "a signature timestamp is present but not used: the certificate path was validated at the validation time",
-            "存在签名时间戳但未使用：证书路径按验证时间校验",
+            "a signature timestamp is present but was not needed or could not prove an earlier time: "
+            "the certificate path was validated at the validation time",
+            "存在签名时间戳但未用于证明更早的时间：证书路径按验证时间校验",
         )
     return path.chain, path.trust_anchor
+
+
+#: Path failures that an earlier proof of existence can cure.
+_TIME_BOUND = frozenset({SubIndication.EXPIRED, SubIndication.OUT_OF_BOUNDS_NO_POE})
+
+
+def _proven_time(cc: CmsCheck, *, trust: TrustStore, at: datetime, crls: Sequence[Crl],
+                 policy: PathPolicy) -> datetime | None:
+    """genTime of the signature timestamp if the token verifies at ``at`` over the signature value."""
+    from keys.errors import EsignError
+    from verifier.tsp import verify_timestamp_token
+
+    assert cc.timestamp_token is not None
+    try:
+        res = verify_timestamp_token(cc.timestamp_token, data=cc.signature_value, trust=trust, at=at, crls=crls,
+                                     policy=policy, extra_certs=cc.certs)
+    except EsignError:
+        return None
+    return res.gen_time if res.report.passed else None
 
 
 def modification_checks(
