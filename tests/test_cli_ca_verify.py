@@ -215,3 +215,19 @@ def test_verify_qr_from_cli_and_http(tmp_path) -> None:  # type: ignore[no-untyp
         r = handle.client.post("/v1/verify", headers=handle.auth("staff"), json={"nope": 1})
         assert r.status_code == 400 and r.json()["field"] == "qr"
 
+
+
+def test_verify_html_report() -> None:
+    """--format html prints a self-contained page with the verdict in Chinese and English."""
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    seal = Path(__file__).resolve().parents[1].parent / "shared/interop/ofd-ses-seals/seals/SESealData.DER"
+    r = CliRunner().invoke(main, ["verify", str(seal), "--format", "html"])
+    assert r.exit_code == 1
+    assert r.output.lstrip().lower().startswith("<!doctype html")
+    assert "验证失败" in r.output and "INVALID" in r.output
+    assert "<script" not in r.output.lower()

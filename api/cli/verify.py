@@ -26,7 +26,7 @@ from keys.x509 import parse_certificates
 from verifier.chain import load_crls, load_trust_store
 from verifier.pki import PathPolicy, TrustStore
 from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
-from verifier.report import Indication
+from verifier.report import Indication, ValidationReport
 from verifier.trust import TrustRegistry
 from verifier.verifier import MAX_INPUT_BYTES, verify_artefact
 
@@ -84,8 +84,17 @@ def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, p
         report = verify_qr(text, trust=trust, at=at)
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
-    emit(report.to_dict(), fmt, text=_text)
+    _show(report, fmt)
     raise SystemExit(EXIT_CODES[report.indication])
+
+
+def _show(report: ValidationReport, fmt: str) -> None:
+    if fmt == "html":
+        from verifier.render import report_to_html
+
+        click.echo(report_to_html(report))
+    else:
+        emit(report.to_dict(), fmt, text=_text)
 
 
 def _read(path: str, field: str) -> bytes:
@@ -149,7 +158,14 @@ def _text(report: dict[str, Any]) -> str:
     help="Untrusted extra certificates (intermediates; signer of a plain OFD signature). Repeatable.",
 )
 @click.option("--at", "at_", help="Validation time, ISO 8601 (default: now).")
-@click.option("--format", "fmt", type=click.Choice(["json", "text"]), default="json", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["json", "text", "html"]),
+    default="json",
+    show_default=True,
+    help="json for machines, text for a terminal, html for a printable report (zh + en).",
+)
 def verify(
     file: str | None,
     qr_text: str | None,
@@ -208,6 +224,5 @@ def verify(
         )
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
-    out = report.to_dict()
-    emit(out, fmt, text=_text)
+    _show(report, fmt)
     raise SystemExit(EXIT_CODES[report.indication])
