@@ -132,14 +132,26 @@ def _c1c3c2(der: bytes) -> bytes:
     )
 
 
+def _gmssl_retry(op, *args):  # type: ignore[no-untyped-def]
+    """gmssl returns None when the KDF output t is all zero (GB/T 32918.4 step A5 says: pick a
+    new k and retry; gmssl does not retry). With a 1-byte message that happens 1 time in 256,
+    so the cross-check retries with a fresh k / ciphertext, as a conforming encryptor would."""
+    for _ in range(16):
+        out = op(*args)
+        if out is not None:
+            return out
+    raise AssertionError("gmssl kept returning None (t all zero 16 times in a row)")
+
+
 def test_encryption_both_ways() -> None:
     d_hex, key = _scalar_hex()
     c = _gm(key.public_key().point()[1:].hex(), d_hex, mode=1)  # mode 1: C1||C3||C2
     for plain in (b"x", b"cross-check encryption", os.urandom(100)):
-        # ours -> gmssl (GM/T 0009 DER unwrapped to C1||C3||C2)
-        assert c.decrypt(_c1c3c2(key.public_key().encrypt(plain))) == plain
+        # ours -> gmssl (GM/T 0009 DER unwrapped to C1||C3||C2); a fresh ciphertext per try
+        got = _gmssl_retry(lambda p=plain: c.decrypt(_c1c3c2(key.public_key().encrypt(p))))
+        assert got == plain
         # gmssl -> ours (wrapped into GM/T 0009 DER)
-        g = c.encrypt(plain)
+        g = _gmssl_retry(c.encrypt, plain)
         der = _Ct({"x": int.from_bytes(g[:32], "big"), "y": int.from_bytes(g[32:64], "big"),
                    "hash": g[64:96], "ciphertext": g[96:]}).dump()  # fmt: skip
         assert key.decrypt(der) == plain
