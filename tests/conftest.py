@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
+# Hypothesis: no per-example deadline (a loaded 2-core CI machine would trip it), and under CI
+# (CI=true) derandomised examples, so a CI run is reproducible; locally examples stay random.
+from hypothesis import settings as _hyp_settings
+
 from tests._services import require_service
+
+_hyp_settings.register_profile("esign", deadline=None)
+_hyp_settings.register_profile("esign-ci", deadline=None, derandomize=True, print_blob=True)
+_hyp_settings.load_profile("esign-ci" if os.environ.get("CI") == "true" else "esign")
 
 PG_HOST = os.environ.get("ESIGN_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("ESIGN_TEST_PG_PORT", "5432"))
