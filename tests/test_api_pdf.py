@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from cryptography import x509
 
 from api.cli.pdf import pdf as pdf_cli
 from api.routes.pdf import router
@@ -100,16 +102,21 @@ def test_bad_pdfs_are_400_and_roles_are_enforced(api: Any) -> None:
 
 def test_remote_signing_with_late_certificate(api: Any) -> None:
     key = generate_key("p256")
+    # The certificate exists before signing (a certificate must be valid at the signing time; X.509
+    # notBefore has one-second precision), but the prepare step is not given it: it arrives late.
+    issued = api.client.post("/v1/ca/certificates", headers=api.auth("issuer"), json={
+        "profile": "enterprise_signer", "subject": {"CN": "remote signer"},
+        "public_key_pem": cert_to_pem(key.public_key().spki_der()).decode().replace("CERTIFICATE", "PUBLIC KEY")})
+    assert issued.status_code == 201, issued.text
+    not_before = x509.load_pem_x509_certificate(issued.json()["certificate_pem"].encode()).not_valid_before_utc
+    while datetime.now(UTC) < not_before:  # bounded: at most one second of clock rounding
+        time.sleep(0.05)
     r = api.client.post("/v1/sign/pdf/prepare", headers=api.auth("signer"),
                         files={"file": ("a.pdf", blank_pdf(), "application/pdf")},
                         data={"key_type": "p256", "level": "b-t", "page": "1"})
     assert r.status_code == 200, r.text
     prep = r.json()
     sig = key.sign(base64.b64decode(prep["data_to_sign_b64"]))
-    issued = api.client.post("/v1/ca/certificates", headers=api.auth("issuer"), json={
-        "profile": "enterprise_signer", "subject": {"CN": "remote signer"},
-        "public_key_pem": cert_to_pem(key.public_key().spki_der()).decode().replace("CERTIFICATE", "PUBLIC KEY")})
-    assert issued.status_code == 201, issued.text
     cert_pem = issued.json()["certificate_pem"]
     body = {"id": prep["id"], "state": prep["state"], "signature_b64": base64.b64encode(sig).decode(),
             "cert_pem": cert_pem}
