@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 
-from asn1crypto import core
+from asn1crypto import core, pem
 from cryptography.hazmat.primitives import hashes, padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
@@ -89,14 +89,6 @@ class _Pbkdf2Params(core.Sequence):
     ]
 
 
-def _pem(label: str, der: bytes) -> bytes:
-    import base64
-
-    b64 = base64.encodebytes(der).replace(b"\n", b"")
-    lines = [b64[i : i + 64] for i in range(0, len(b64), 64)]
-    return (
-        b"-----BEGIN " + label.encode() + b"-----\n" + b"\n".join(lines) + b"\n-----END " + label.encode() + b"-----\n"
-    )
 
 
 def encrypt_private_key(key: SigningKey, *, passphrase: bytes, scrypt_n: int = SCRYPT_N) -> bytes:
@@ -146,7 +138,7 @@ def encrypt_private_key(key: SigningKey, *, passphrase: bytes, scrypt_n: int = S
             "encrypted_data": body,
         }
     )
-    return _pem("ENCRYPTED PRIVATE KEY", info.dump())
+    return bytes(pem.armor("ENCRYPTED PRIVATE KEY", info.dump()))
 
 
 def _derive(kdf: _AlgId, passphrase: bytes, key_len: int) -> bytes:

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-__all__ = ["REQUIRE_SERVICES", "require_service"]
+__all__ = ["REQUIRE_SERVICES", "needs_tool", "require_service"]
 
 REQUIRE_SERVICES = os.environ.get("ESIGN_REQUIRE_SERVICES") == "1"
 
@@ -23,3 +23,13 @@ def require_service(name: str, available: bool, why: str) -> None:
     if REQUIRE_SERVICES:
         pytest.fail(f"{msg} (ESIGN_REQUIRE_SERVICES=1 turns this skip into a failure)")
     pytest.skip(msg)
+
+
+def needs_tool(name: str) -> pytest.MarkDecorator:
+    """Mark a test that runs the ``name`` command: skipped without it locally, failed in CI."""
+    import shutil
+
+    missing = shutil.which(name) is None
+    if missing and REQUIRE_SERVICES:
+        return pytest.mark.usefixtures()  # the test runs and fails on the missing tool, loudly
+    return pytest.mark.skipif(missing, reason=f"{name} not installed (scripts/bootstrap.sh --test installs it)")

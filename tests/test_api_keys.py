@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from keys.keypairs import load_public_key
+from tests._services import needs_tool
 from tests.conftest import make_settings, open_app
 
 B64 = lambda b: base64.b64encode(b).decode()  # noqa: E731
@@ -52,7 +52,7 @@ def test_create_sign_verify(api: Any, alg: str) -> None:
 
 
 @pytest.mark.openssl_cli
-@pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+@needs_tool("openssl")
 def test_raw_sm2_signature_round_trips_and_verifies_in_openssl(api: Any, tmp_path: Path) -> None:
     key = api.client.post("/v1/keys", json={"name": "raw", "alg": "sm2"}, headers=api.auth("issuer")).json()
     r = api.client.post(

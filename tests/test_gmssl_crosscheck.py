@@ -19,15 +19,13 @@ import os
 
 import pytest
 from asn1crypto import core
+from gmssl import func, sm2, sm3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-gmssl = pytest.importorskip("gmssl", reason="gmssl (test extra) is not installed")
-from gmssl import func, sm2, sm3  # noqa: E402
-
-from keys._sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, sm2_z  # noqa: E402
-from keys.errors import InvalidSignatureError, KeyFormatError  # noqa: E402
-from keys.hashing import sm3 as our_sm3  # noqa: E402
+from keys._sm2 import DEFAULT_UID, SM2PrivateKey, SM2PublicKey, der_to_raw, raw_to_der, sm2_z
+from keys.errors import InvalidSignatureError, KeyFormatError
+from keys.hashing import sm3 as our_sm3
 
 ANNEX_D = "3945208F7B2144B13F36E38AC6D39F95889393692860B51A42FB81EF4DF7C5B8"
 ANNEX_XY = (

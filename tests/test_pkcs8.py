@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 
 import pytest
@@ -10,12 +9,13 @@ import pytest
 from keys.errors import KeyFormatError, WrongPassphraseError
 from keys.keypairs import generate_key, pem_blocks
 from keys.pkcs8 import _EncryptedPrivateKeyInfo, decrypt_private_key, encrypt_private_key, load_private_key
+from tests._services import needs_tool, require_service
 
 ALGS = ["sm2", "p256", "rsa2048", "ed25519"]
 PASS = b"correct horse battery"
 FAST_N = 1 << 10
 
-openssl = pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl CLI not installed")
+openssl = needs_tool("openssl")
 
 
 @pytest.mark.parametrize("alg", ALGS)
@@ -146,6 +146,6 @@ def test_pbes1_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
         capture_output=True,
     )
     if r.returncode != 0:
-        pytest.skip("this OpenSSL build cannot write PBES1 keys (legacy provider absent)")
+        require_service("OpenSSL PBES1 writing", False, "this OpenSSL build cannot write PBES1 keys")
     with pytest.raises(KeyFormatError, match="PBES2"):
         load_private_key(enc.read_bytes(), passphrase=b"abcdefgh")

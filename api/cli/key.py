@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 import click
+from asn1crypto.pem import armor
 
 from api.cli import emit, fail
 from api.cli._lt_common import read_file as _read
@@ -181,7 +182,7 @@ def generate(alg: str, out: str, passphrase_file: str | None, pub_out: str | Non
         k = generate_key(alg)
         if passphrase is None:
             # clear PKCS#8, the same form `openssl genpkey` writes
-            body = _pem("PRIVATE KEY", k.private_der())  # type: ignore[attr-defined]
+            body = armor("PRIVATE KEY", k.private_der())  # type: ignore[attr-defined]
             _warn(
                 f"{out} holds an UNENCRYPTED private key (mode 0600); use --passphrase-file to encrypt it",
                 "私钥未加密保存（权限 0600），建议使用 --passphrase-file 加密",
@@ -193,18 +194,12 @@ def generate(alg: str, out: str, passphrase_file: str | None, pub_out: str | Non
         pub = k.public_key()
         _write_private(out, body, force=force)
         if pub_out:
-            _write(pub_out, _pem("PUBLIC KEY", pub.spki_der()), "pub-out")
+            _write(pub_out, armor("PUBLIC KEY", pub.spki_der()), "pub-out")
     except EsignError as exc:
         fail(exc)
     emit({"out": out, "encrypted": passphrase is not None, "pub_out": pub_out, **_describe(pub)})
 
 
-def _pem(label: str, der: bytes) -> bytes:
-    import base64
-
-    b64 = base64.b64encode(der)
-    lines = b"\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-    return b"-----BEGIN %s-----\n%s\n-----END %s-----\n" % (label.encode(), lines, label.encode())
 
 
 @key.command("sign")

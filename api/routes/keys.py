@@ -13,6 +13,7 @@ import binascii
 import hashlib
 import threading
 
+from asn1crypto.pem import armor
 from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
@@ -147,18 +148,14 @@ def _key_out(store: KeyProvider, key_id: str) -> KeyOut:
                 status=v.info.status.value,
                 created_at=v.info.created_at.isoformat(),
                 fingerprint=v.info.fingerprint,
-                public_key_pem=_pem("PUBLIC KEY", v.public_key.spki_der()),
-                certificate_pem=_pem("CERTIFICATE", cert) if cert else None,
+                public_key_pem=armor("PUBLIC KEY", v.public_key.spki_der()).decode(),
+                certificate_pem=armor("CERTIFICATE", cert).decode() if cert else None,
             )
         )
     current = store.key_info(key_id)
     return KeyOut(key_id=key_id, current_version=current.version, provider=store.kind, versions=out)
 
 
-def _pem(label: str, der: bytes) -> str:
-    b64 = base64.b64encode(der).decode()
-    lines = "\n".join(b64[i : i + 64] for i in range(0, len(b64), 64))
-    return f"-----BEGIN {label}-----\n{lines}\n-----END {label}-----\n"
 
 
 def _owned(principal: AuthPrincipal, key_id: str) -> str:
