@@ -138,6 +138,9 @@ class FieldSpec:
     """Largest value (``int`` fields)."""
     qr: bool = False
     """May be disclosed in a QR code (亮证)."""
+    share: bool = True
+    """May be disclosed to a relying party under the holder's consent (用证授权). ``False`` for data the holder
+    may not give away, such as a third party's personal data (a spouse's ID number) or internal file numbers."""
 
 
 @dataclass(frozen=True)
@@ -216,7 +219,7 @@ def _spec_from(d: Mapping[str, Any], where: str) -> FieldSpec:
     return FieldSpec(name=name, type=ftype, label_zh=str(d.get("label_zh", "")), label_en=str(d.get("label_en", "")),
                      required=bool(d.get("required", False)), personal_data=bool(d.get("personal_data", False)),
                      max_length=max_length, values=values, min=d.get("min"), max=d.get("max"),
-                     qr=bool(d.get("qr", False)))
+                     qr=bool(d.get("qr", False)), share=bool(d.get("share", True)))
 
 
 def licence_type_from_dict(d: Mapping[str, Any], *, region: str | None = None) -> LicenceType:
@@ -285,6 +288,8 @@ def licence_type_to_dict(t: LicenceType) -> dict[str, Any]:
                 d[key] = getattr(f, key)
         if f.values:
             d["values"] = list(f.values)
+        if not f.share:
+            d["share"] = False
         fields.append(d)
     validity: dict[str, Any] = {"kind": t.validity.kind.value}
     if t.validity.years is not None:

@@ -20,11 +20,13 @@ from verifier.licence import StatusListError, StatusListExpiredError
 
 __all__ = [
     "CheckCharacterError",
+    "ConsentError",
     "HolderKindError",
     "InvalidFieldError",
     "LicenceNotFoundError",
     "LicenceStateError",
     "NotAuthorisedToIssueError",
+    "ObjectionStateError",
     "StatusListError",
     "StatusListExpiredError",
     "UnknownLicenceTypeError",
@@ -79,3 +81,17 @@ class LicenceStateError(ConflictError):
 
     code = "licence_state_conflict"
     default_zh = "证照当前状态不允许此操作"
+
+
+class ObjectionStateError(ConflictError):
+    """The objection was already decided or withdrawn, or one is already open for this licence and filer."""
+
+    code = "objection_state_conflict"
+    default_zh = "异议当前状态不允许此操作"
+
+
+class ConsentError(PermissionDeniedError):
+    """A consent grant does not allow this use (not the grantee, revoked, expired)."""
+
+    code = "consent_refused"
+    default_zh = "用证授权不允许此次使用"

@@ -25,10 +25,17 @@ from typing import Any
 
 __all__ = [
     "GBT36903_CODES",
+    "ConsentGrant",
+    "Evidence",
     "IssuingAuthority",
     "Licence",
     "LicenceEvent",
     "LicenceStatus",
+    "LicenceUse",
+    "Objection",
+    "ObjectionGround",
+    "ObjectionState",
+    "Resolution",
     "SignatureFormat",
     "StatusCode",
     "effective_status",
@@ -213,3 +220,153 @@ def metadata(licence: Licence, *, at: datetime | None = None) -> dict[str, Any]:
         out[code] = value
     out["CZZTDMLX"] = "公民身份号码" if licence.holder_id_type == "111" else "统一社会信用代码"
     return out
+
+
+# --- disputes (异议处理) and consent (用证授权) ------------------------------------------------------
+
+
+class ObjectionState(enum.StrEnum):
+    """Where an objection stands: ``filed`` until the authority decides or the filer withdraws."""
+
+    FILED = "filed"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    WITHDRAWN = "withdrawn"
+
+
+class ObjectionGround(enum.StrEnum):
+    """Why a licence is disputed."""
+
+    WRONG_DATA = "wrong_data"
+    """信息有误: a field is wrong (the usual case; leads to a correction)."""
+    WRONG_STATUS = "wrong_status"
+    """状态有误: shown valid although withdrawn, or the other way round."""
+    NOT_HOLDER = "not_holder"
+    """非本人证照: issued to the wrong person or organisation."""
+    SUSPECTED_FORGERY = "suspected_forgery"
+    """疑似伪造或冒用."""
+    OTHER = "other"
+    """其他."""
+
+
+class Resolution(enum.StrEnum):
+    """What an accepted objection led to."""
+
+    CORRECTED = "corrected"
+    """A new version was issued and supersedes the disputed one."""
+    REVOKED = "revoked"
+    """The disputed licence was revoked."""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One evidence file of an objection (the bytes are stored apart; this is what is shown)."""
+
+    name: str
+    """File name as given (sanitised, at most 100 characters)."""
+    media_type: str
+    """Declared media type."""
+    size: int
+    """Bytes."""
+    sm3: str
+    """Hex SM3 of the bytes (so the filer and the authority can agree on what was sent)."""
+
+
+@dataclass(frozen=True)
+class Objection:
+    """An objection against one licence version, in the issuing authority's queue."""
+
+    id: str
+    """``obj-`` + 24 hex."""
+    licence_id: str
+    """The disputed version."""
+    authority_id: str
+    """Its issuing authority (whose queue it is in)."""
+    region: str
+    """The authority's region."""
+    filer: str
+    """Principal id of the filer (or ``cli``)."""
+    filer_role: str
+    """Role of the filer (``holder``, ``staff``, ``verifier``, ``issuer`` or ``operator``)."""
+    filer_region: str
+    """Region the filer acts from (may differ from :attr:`region`: cross-region objections are the point)."""
+    ground: ObjectionGround
+    """Why."""
+    reason: str
+    """Free text (at most 500 characters)."""
+    evidence: tuple[Evidence, ...]
+    """Evidence files (digests; the bytes through the repository)."""
+    state: ObjectionState
+    """Where it stands."""
+    filed_at: datetime
+    """When it was filed."""
+    decided_at: datetime | None = None
+    """When it was decided or withdrawn."""
+    decided_by: str | None = None
+    """Who decided (or withdrew)."""
+    decision_reason: str = ""
+    """The authority's reason (required for a rejection)."""
+    resolution: Resolution | None = None
+    """For an accepted objection: corrected or revoked."""
+    new_licence_id: str | None = None
+    """For a correction: the new version."""
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    """A holder's consent (用证授权): one relying party may fetch chosen fields of one licence until a time."""
+
+    id: str
+    """``cg-`` + 24 hex."""
+    holder_id: str
+    """The holder's ID (resident ID number or USCC; personal data, never logged)."""
+    granted_by: str
+    """Principal id of the holder (or ``cli`` for an operator acting on a written consent)."""
+    authority_id: str
+    """Issuing authority of the licence."""
+    serial: str
+    """The licence's serial: the grant follows corrections to the current version."""
+    licence_id: str
+    """The version current when the grant was made."""
+    type_code: str
+    """Licence type."""
+    relying_party: str
+    """Principal id of the relying system or window."""
+    relying_party_name: str
+    """Its display name (shown to the holder)."""
+    relying_party_region: str
+    """Its region (any)."""
+    fields: tuple[str, ...]
+    """Fields it may see (all allowed by the type for sharing)."""
+    purpose: str
+    """Why (shown to the holder and logged with every use)."""
+    created_at: datetime
+    """When granted."""
+    expires_at: datetime
+    """End of the grant."""
+    revoked_at: datetime | None = None
+    """When the holder revoked it."""
+
+    def active(self, at: datetime) -> bool:
+        """Not revoked and not expired at ``at``."""
+        return self.revoked_at is None and self.created_at <= at < self.expires_at
+
+
+@dataclass(frozen=True)
+class LicenceUse:
+    """One use of a licence by a relying party under a grant (visible to the holder)."""
+
+    grant_id: str
+    """The grant."""
+    relying_party: str
+    """Who fetched."""
+    licence_id: str
+    """The version served (empty when refused before one was found)."""
+    fields: tuple[str, ...]
+    """Fields disclosed (empty when refused)."""
+    purpose: str
+    """The grant's purpose."""
+    at: datetime
+    """When."""
+    outcome: str
+    """``served``, or ``refused: <reason>``."""

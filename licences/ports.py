@@ -22,12 +22,22 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
-from keys.errors import ConflictError
+from keys.errors import ConflictError, NotFoundError
 from licences.catalogue import LicenceType
 from licences.errors import LicenceNotFoundError
-from licences.model import IssuingAuthority, Licence, LicenceEvent, LicenceStatus
+from licences.model import (
+    ConsentGrant,
+    IssuingAuthority,
+    Licence,
+    LicenceEvent,
+    LicenceStatus,
+    LicenceUse,
+    Objection,
+    ObjectionState,
+)
 
-__all__ = ["MAX_LIST", "LicenceRepository", "LicenceTransaction", "MemoryLicenceRepository"]
+__all__ = ["MAX_LIST", "LicenceRepository", "LicenceTransaction", "MemoryLicenceRepository", "consent_not_found",
+           "objection_not_found"]
 
 #: Most licences one list call returns.
 MAX_LIST = 1000
@@ -62,6 +72,28 @@ class LicenceTransaction(Protocol):
 
     def savepoint(self) -> AbstractContextManager[None]:
         """A nested sub-transaction: an exception inside undoes only its writes."""
+
+    # -- disputes and consent (licences.objections, licences.consent) --
+    def add_objection(self, objection: Objection, evidence: Sequence[bytes]) -> None:
+        """Insert an objection and the bytes of its evidence files (same order as ``objection.evidence``)."""
+
+    def get_objection(self, objection_id: str, *, for_update: bool = False) -> Objection:
+        """An objection (locked with ``for_update``); NotFoundError."""
+
+    def update_objection(self, objection: Objection) -> None:
+        """Store the decision fields of an existing objection."""
+
+    def add_consent(self, grant: ConsentGrant) -> None:
+        """Insert a consent grant."""
+
+    def get_consent(self, grant_id: str, *, for_update: bool = False) -> ConsentGrant:
+        """A consent grant; NotFoundError."""
+
+    def update_consent(self, grant: ConsentGrant) -> None:
+        """Store the revocation of an existing grant."""
+
+    def add_use(self, use: LicenceUse) -> None:
+        """Append one use of a licence under a grant."""
 
 
 @runtime_checkable
@@ -105,6 +137,40 @@ class LicenceRepository(Protocol):
     def list_types(self) -> Sequence[LicenceType]:
         """Every regional licence type."""
 
+    def current_version(self, authority_id: str, serial: str) -> Licence:
+        """The newest version of the licence ``serial`` of the authority; LicenceNotFoundError."""
+
+    def get_objection(self, objection_id: str) -> Objection:
+        """An objection; NotFoundError (field ``objection_id``)."""
+
+    def list_objections(self, *, authority_ids: Sequence[str] | None = None, filer: str | None = None,
+                        licence_id: str | None = None, state: ObjectionState | None = None,
+                        limit: int = 100, offset: int = 0) -> Sequence[Objection]:
+        """Newest first, filtered by every argument given."""
+
+    def evidence(self, objection_id: str, index: int) -> bytes:
+        """Bytes of evidence file ``index`` of an objection; NotFoundError."""
+
+    def get_consent(self, grant_id: str) -> ConsentGrant:
+        """A consent grant; NotFoundError (field ``grant_id``)."""
+
+    def list_consents(self, *, holder_id: str | None = None, relying_party: str | None = None,
+                      limit: int = 100, offset: int = 0) -> Sequence[ConsentGrant]:
+        """Newest first."""
+
+    def uses(self, *, grant_ids: Sequence[str], limit: int = 100, offset: int = 0) -> Sequence[LicenceUse]:
+        """Uses under these grants, newest first."""
+
+
+def objection_not_found(objection_id: str) -> NotFoundError:
+    """The error for an unknown objection id."""
+    return NotFoundError(f"no objection {objection_id[:64]!r}", message_zh="异议不存在", field="objection_id")
+
+
+def consent_not_found(grant_id: str) -> NotFoundError:
+    """The error for an unknown consent grant id."""
+    return NotFoundError(f"no consent grant {grant_id[:64]!r}", message_zh="授权不存在", field="grant_id")
+
 
 # --- in memory ---------------------------------------------------------------------------------
 
@@ -116,6 +182,10 @@ class _MemoryState:
         self.next_index: dict[str, int] = {}
         self.changes: dict[str, int] = {}
         self.audit: list[dict[str, Any]] = []
+        self.objections: dict[str, Objection] = {}
+        self.evidence: dict[str, list[bytes]] = {}
+        self.consents: dict[str, ConsentGrant] = {}
+        self.uses: list[LicenceUse] = []
 
 
 class _MemoryTx:
@@ -128,6 +198,10 @@ class _MemoryTx:
         self.next_index: dict[str, int] = {}
         self.changes: dict[str, int] = {}
         self.audit: list[dict[str, Any]] = []
+        self.objections: dict[str, Objection] = {}
+        self.evidence: dict[str, list[bytes]] = {}
+        self.consents: dict[str, ConsentGrant] = {}
+        self.uses: list[LicenceUse] = []
 
     def _bump(self, authority_id: str) -> None:
         self.changes[authority_id] = self.changes.get(authority_id, 0) + 1
@@ -167,6 +241,40 @@ class _MemoryTx:
         self.audit.append({"actor": actor, "action": action, "object_type": object_type, "object_id": object_id,
                            "details": dict(details)})
 
+    def add_objection(self, objection: Objection, evidence: Sequence[bytes]) -> None:
+        if objection.id in self.s.objections or objection.id in self.objections:
+            raise ConflictError(f"objection {objection.id} exists", field="objection_id")
+        self.objections[objection.id] = objection
+        self.evidence[objection.id] = list(evidence)
+
+    def get_objection(self, objection_id: str, *, for_update: bool = False) -> Objection:
+        o = self.objections.get(objection_id) or self.s.objections.get(objection_id)
+        if o is None:
+            raise objection_not_found(objection_id)
+        return o
+
+    def update_objection(self, objection: Objection) -> None:
+        self.get_objection(objection.id)
+        self.objections[objection.id] = objection
+
+    def add_consent(self, grant: ConsentGrant) -> None:
+        if grant.id in self.s.consents or grant.id in self.consents:
+            raise ConflictError(f"consent {grant.id} exists", field="grant_id")
+        self.consents[grant.id] = grant
+
+    def get_consent(self, grant_id: str, *, for_update: bool = False) -> ConsentGrant:
+        g = self.consents.get(grant_id) or self.s.consents.get(grant_id)
+        if g is None:
+            raise consent_not_found(grant_id)
+        return g
+
+    def update_consent(self, grant: ConsentGrant) -> None:
+        self.get_consent(grant.id)
+        self.consents[grant.id] = grant
+
+    def add_use(self, use: LicenceUse) -> None:
+        self.uses.append(use)
+
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         saved = (dict(self.licences), len(self.events), dict(self.next_index), dict(self.changes), len(self.audit))
@@ -186,6 +294,10 @@ class _MemoryTx:
         for k, v in self.changes.items():
             self.s.changes[k] = self.s.changes.get(k, 0) + v
         self.s.audit.extend(self.audit)
+        self.s.objections.update(self.objections)
+        self.s.evidence.update(self.evidence)
+        self.s.consents.update(self.consents)
+        self.s.uses.extend(self.uses)
 
 
 class MemoryLicenceRepository:
@@ -273,3 +385,53 @@ class MemoryLicenceRepository:
     def list_types(self) -> Sequence[LicenceType]:
         with self._lock:
             return sorted(self._types.values(), key=lambda t: t.code)
+
+    def current_version(self, authority_id: str, serial: str) -> Licence:
+        with self._lock:
+            rows = [x for x in self._state.licences.values() if x.authority_id == authority_id and x.serial == serial]
+        if not rows:
+            raise LicenceNotFoundError(f"no licence {serial[:40]!r} of {authority_id[:64]!r}", message_zh="证照不存在",
+                                       field="licence_id")
+        return max(rows, key=lambda x: x.version)
+
+    def get_objection(self, objection_id: str) -> Objection:
+        with self._lock:
+            return _MemoryTx(self._state).get_objection(objection_id)
+
+    def list_objections(self, *, authority_ids: Sequence[str] | None = None, filer: str | None = None,
+                        licence_id: str | None = None, state: ObjectionState | None = None,
+                        limit: int = 100, offset: int = 0) -> Sequence[Objection]:
+        with self._lock:
+            rows = [o for o in self._state.objections.values()
+                    if (authority_ids is None or o.authority_id in authority_ids)
+                    and (filer is None or o.filer == filer) and (licence_id is None or o.licence_id == licence_id)
+                    and (state is None or o.state is state)]
+        rows.sort(key=lambda o: (o.filed_at, o.id), reverse=True)
+        return rows[offset:offset + min(limit, MAX_LIST)]
+
+    def evidence(self, objection_id: str, index: int) -> bytes:
+        with self._lock:
+            files = self._state.evidence.get(objection_id)
+        if files is None or not 0 <= index < len(files):
+            raise NotFoundError("no such evidence file", message_zh="证据材料不存在", field="index")
+        return files[index]
+
+    def get_consent(self, grant_id: str) -> ConsentGrant:
+        with self._lock:
+            return _MemoryTx(self._state).get_consent(grant_id)
+
+    def list_consents(self, *, holder_id: str | None = None, relying_party: str | None = None,
+                      limit: int = 100, offset: int = 0) -> Sequence[ConsentGrant]:
+        with self._lock:
+            rows = [g for g in self._state.consents.values()
+                    if (holder_id is None or g.holder_id == holder_id)
+                    and (relying_party is None or g.relying_party == relying_party)]
+        rows.sort(key=lambda g: (g.created_at, g.id), reverse=True)
+        return rows[offset:offset + min(limit, MAX_LIST)]
+
+    def uses(self, *, grant_ids: Sequence[str], limit: int = 100, offset: int = 0) -> Sequence[LicenceUse]:
+        wanted = set(grant_ids)
+        with self._lock:
+            rows = [u for u in self._state.uses if u.grant_id in wanted]
+        rows.reverse()
+        return rows[offset:offset + min(limit, MAX_LIST)]

@@ -12,6 +12,7 @@ import os
 from alembic import context
 from sqlalchemy import Connection, create_engine, text
 
+import api.storage.licence_sharing  # objection and consent tables on Base.metadata
 import api.storage.licences  # licence tables on Base.metadata
 import api.storage.seals  # noqa: F401  (seal tables on Base.metadata)
 from api.storage.models import Base

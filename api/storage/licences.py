@@ -39,6 +39,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from api.storage.audit import SqlAuditLog
 from api.storage.db import Database
+from api.storage.licence_sharing import SharingReads, SharingWrites
 from api.storage.models import Base, utc
 from keys.errors import BackendUnavailableError, ConflictError
 from licences.catalogue import LicenceType, licence_type_from_dict, licence_type_to_dict
@@ -158,7 +159,7 @@ def _not_found(licence_id: str) -> LicenceNotFoundError:
     return LicenceNotFoundError(f"no licence {licence_id[:128]!r}", message_zh="证照不存在", field="licence_id")
 
 
-class _SqlTx:
+class _SqlTx(SharingWrites):
     """:class:`licences.ports.LicenceTransaction` over one write session.
 
     New licence and event rows are buffered and written by :meth:`finish` as two Core
@@ -279,7 +280,7 @@ class _SqlTx:
                             .values(next_index=next_index, changes=changes))
 
 
-class SqlLicenceRepository:
+class SqlLicenceRepository(SharingReads):
     """:class:`licences.ports.LicenceRepository` over a :class:`Database`.
 
     Args:

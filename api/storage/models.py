@@ -49,6 +49,8 @@ class Principal(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(40))
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), default=None)
+    subject: Mapped[str | None] = mapped_column(String(32), default=None)
+    """For a ``holder``: the holder's ID (resident ID number or USCC) whose licences it holds. Never logged."""
 
 
 class AuditRow(Base):
