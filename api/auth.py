@@ -80,6 +80,8 @@ class AuthPrincipal:
     """Its single role."""
     region: str
     """GB/T 2260 region code, or ``*``."""
+    subject: str | None = None
+    """For a ``holder``: the holder ID its licences carry (personal data: never logged)."""
 
 
 def new_token() -> str:
@@ -93,14 +95,16 @@ def hash_token(token: str) -> str:
 
 
 def create_principal(
-    session: Session, *, name: str, role: Role, region: str, created_by: str, at: datetime, token: str | None = None
+    session: Session, *, name: str, role: Role, region: str, created_by: str, at: datetime, token: str | None = None,
+    subject: str | None = None,
 ) -> tuple[PrincipalRow, str]:
     """Insert a principal; return the row and its token (shown once, never stored in clear)."""
     tok = token or new_token()
     if not tok.startswith(TOKEN_PREFIX) or len(tok) < 24:
         raise BadInputError("tokens must start with 'esk_' and be at least 24 characters", field="token")
     row = PrincipalRow(id="p_" + uuid.uuid4().hex[:24], name=name, role=role.value, region=region,
-                       token_hash=hash_token(tok), token_hint=tok[:8], created_at=at, created_by=created_by)
+                       token_hash=hash_token(tok), token_hint=tok[:8], created_at=at, created_by=created_by,
+                       subject=subject)
     session.add(row)
     session.flush()
     return row, tok
@@ -109,7 +113,8 @@ def create_principal(
 def _from_cache(raw: bytes) -> AuthPrincipal | None:
     try:
         d = json.loads(raw)
-        return AuthPrincipal(id=d["id"], name=d["name"], role=Role(d["role"]), region=d["region"])
+        return AuthPrincipal(id=d["id"], name=d["name"], role=Role(d["role"]), region=d["region"],
+                             subject=d.get("subject"))
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -134,7 +139,7 @@ def authenticate(request: Request, token: str) -> AuthPrincipal:
         row = s.scalars(select(PrincipalRow).where(PrincipalRow.token_hash == hash_token(token))).one_or_none()
         if row is None or utc(row.revoked_at) is not None:
             raise AuthenticationError("unknown or revoked token", message_zh="访问令牌无效或已吊销")
-        p = AuthPrincipal(id=row.id, name=row.name, role=Role(row.role), region=row.region)
+        p = AuthPrincipal(id=row.id, name=row.name, role=Role(row.role), region=row.region, subject=row.subject)
     if ttl > 0:
         try:
             state.cache.set(key, json.dumps(p.__dict__ | {"role": p.role.value}).encode(), ttl=ttl)

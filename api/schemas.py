@@ -60,6 +60,9 @@ class PrincipalCreate(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     region: str = Field(pattern=r"^(\d{6}|\*)$", description="GB/T 2260 code, or * (admins only)")
+    subject: str | None = Field(default=None, max_length=32,
+                                description="For a holder (required): the resident ID number or USCC its licences "
+                                            "carry; not allowed for other roles")
 
 
 class PrincipalOut(BaseModel):

@@ -37,6 +37,8 @@ _COMMANDS: dict[str, tuple[str, str, str]] = {
         "licence",
         "Electronic licences: issue, show, revoke, suspend, reinstate, correct, bulk, status lists, types.",
     ),
+    "objection": ("api.cli.objection", "objection", "Objections against licences: file, list, show, decide, withdraw."),
+    "consent": ("api.cli.objection", "consent", "Holder consent: grant, revoke, list, fetch, uses, wallet."),
     "pdf": ("api.cli.pdf", "pdf", "Sign PDFs (PAdES B-B..B-LTA, SM2), extend to B-LTA, remote signing."),
     "seal": ("api.cli.seal", "seal", "GB/T 38540 seals: make, show, sign, verify; register, list, suspend, revoke."),
     "sign": ("api.cli.sign", "sign", "Sign a PDF (PAdES), an OFD (seal) or any file (SES seal signature or CMS)."),

@@ -17,6 +17,7 @@ from api.routes.ofd import router as ofd_router
 from api.routes.pdf import router as pdf_router
 from api.routes.principals import router as principals_router
 from api.routes.seals import router as seals_router
+from api.routes.sharing import router as sharing_router
 from api.routes.trust import router as trust_router
 from api.routes.tsa import router as tsa_router
 from api.routes.verify import router as verify_router
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     trust_router,
     pdf_router,
     licences_router,
+    sharing_router,
     audit_router,
     web_router,
 ]

@@ -24,6 +24,22 @@ def _out(row: Principal) -> dict[str, object]:
             "created_at": utc(row.created_at), "created_by": row.created_by, "revoked_at": utc(row.revoked_at)}
 
 
+def _subject(role: Role, subject: str | None) -> str | None:
+    """A holder needs the ID its licences carry (checked, check character included); other roles have none."""
+    if role is not Role.HOLDER:
+        if subject:
+            raise BadInputError("only holders have a subject", message_zh="仅持证人需要绑定证件号码", field="subject")
+        return None
+    if not subject:
+        raise BadInputError("a holder needs its subject: a resident ID number or a USCC",
+                            message_zh="持证人须绑定公民身份号码或统一社会信用代码", field="subject")
+    from licences.identifiers import validate_id_number, validate_uscc
+
+    if subject.strip()[:17].isdigit():  # a resident ID number is 17 digits and a check character
+        return validate_id_number(subject, field="subject").number
+    return validate_uscc(subject, field="subject").code
+
+
 @router.post("", response_model=PrincipalCreated, status_code=status.HTTP_201_CREATED,
              summary="Create a principal; the response holds its token, shown once")
 def create(
@@ -39,9 +55,10 @@ def create(
     if admin.region != ALL_REGIONS and body.region != admin.region:
         raise BadInputError(f"you may only create principals in region {admin.region}",
                             message_zh="只能在本地区创建主体", field="region")
+    subject = _subject(body.role, body.subject)
     with db.write_session() as s:
         row, token = create_principal(s, name=body.name, role=body.role, region=body.region,
-                                      created_by=admin.id, at=clock.now())
+                                      created_by=admin.id, at=clock.now(), subject=subject)
         audit.append(session=s, actor=admin.id, action="principal.create", object_type="principal",
                      object_id=row.id, details={"role": row.role, "region": row.region})
         out = _out(row)
