@@ -1,24 +1,60 @@
-"""Our verifier years later, offline: a signature timestamp is proof of existence (ETSI EN 319 102-1 §5.6.2.4).
+"""Our verifier years later, offline: timestamps are proof of existence (ETSI EN 319 102-1 §5.6.2.4, §5.6.3).
 
 Signed with esign's own signer and TSA (tests.test_pdf_sign fixtures); checked through
-verifier.pdf.verify_pdf with no network and a moved clock.
+verifier.pdf.verify_pdf with no network and a moved clock, then once through ``esign verify`` and
+once through ``POST /v1/verify``. The SM2 path proves existence with its signature timestamp;
+the standard algorithms (pyHanko path) also chain document timestamps (verifier._pdf_sig S6a).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
-from keys.x509 import parse_certificate
-from tests.test_pdf_sign import AT, pdf, pki  # noqa: F401  (fixtures)
+import pytest
+from click.testing import CliRunner
+
+from esign.pdf import ValidationData, extend_pdf
+from keys.ca import Region
+from keys.keypairs import generate_key
+from keys.x509 import cert_to_pem, crl_to_pem, parse_certificate, parse_crl
+from tests.test_pdf_sign import AT, TickingClock, pdf, pki  # noqa: F401  (fixtures)
 from verifier.pdf import verify_pdf
 from verifier.pki import TrustStore
-from verifier.report import Indication, SubIndication
+from verifier.report import CheckStatus, Indication, SubIndication
 
 LATER = AT + timedelta(days=3 * 365)  # the signer certificate (2 years) has expired; the TSA's (5 years) has not
+STANDARD = ("p256", "rsa2048", "ed25519")
 
 
 def _trust(p):  # type: ignore[no-untyped-def]
     return TrustStore.of([parse_certificate(p.region.root.cert.der)])
+
+
+def _check(report, name: str, index: int = 0):  # type: ignore[no-untyped-def]
+    return next(c for c in report.signatures[index].checks if c.name == name)
+
+
+def _crls_at(p, when: datetime) -> list[Any]:  # type: ignore[no-untyped-def]
+    """The CAs' CRLs as a verifier holds them at ``when`` (passed in, nothing fetched)."""
+    return [parse_crl(d) for d in p.fresh_crls(when).crls]
+
+
+def _tsa(p, *, at: datetime, clock: object, days: int | None = None, ca: Any = None,  # type: ignore[no-untyped-def]
+         chain: list[bytes] | None = None) -> object:
+    """A TSA (its own certificate: ``days`` long, from ``ca``) behind pyHanko's TimeStamper interface."""
+    from esign.tsa import PyHankoLocalTimeStamper, TimeStampAuthority
+
+    key = generate_key("p256")
+    cert = (ca or p.ca).issue(subject={"C": "CN", "CN": f"TSA {at:%Y%m%d%H%M%S} {days}"}, profile="timestamping",
+                              public_key=key.public_key(), at=at, validity_days=days).der
+    return PyHankoLocalTimeStamper(TimeStampAuthority(key=key, cert_der=cert, chain=chain or p.chain,
+                                                      policy_oid="1.2.156.112233.1.1", clock=clock))
+
+
+# -- SM2 ------------------------------------------------------------------------------------------
 
 
 def test_sm2_bt_passes_years_later_on_its_timestamp(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
@@ -45,3 +81,181 @@ def test_tampered_timestamped_pdf_still_fails_later(pki, pdf) -> None:  # type: 
     data[i] ^= 0x01
     later = verify_pdf(bytes(data), trust=_trust(pki), at=LATER)
     assert later.indication is not Indication.TOTAL_PASSED
+
+
+# -- RSA, ECDSA P-256, Ed25519 ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", STANDARD)
+@pytest.mark.parametrize("level", ["b-lt", "b-lta"])
+def test_standard_lt_and_lta_pass_years_later_offline(pki, pdf, alg: str, level: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    data = pki.sign(pdf, alg, level=level)
+    now = verify_pdf(data, trust=_trust(pki), at=AT + timedelta(minutes=30))
+    assert now.indication is Indication.TOTAL_PASSED, now.reason.en
+    assert "valid at the validation time" in _check(now, "certificate_path").detail_en
+    later = verify_pdf(data, trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+    path = _check(later, "certificate_path")
+    assert path.status is CheckStatus.PASSED
+    assert "not at the validation time" in path.detail_en and "proven by its signature timestamp" in path.detail_en
+    assert len(later.signatures) == (2 if level == "b-lta" else 1)
+    # Revocation required: the signer's status at the proven time comes from the file's DSS; the CRLs
+    # a verifier holds three years on (passed in) cover the TSA certificates now but, issued after the
+    # signer certificate expired, say nothing about it.
+    strict = verify_pdf(data, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=True)
+    assert strict.indication is Indication.TOTAL_PASSED, strict.reason.en
+
+
+@pytest.mark.parametrize("alg", STANDARD)
+def test_standard_bt_needs_revocation_data_from_the_file_when_required(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    data = pki.sign(pdf, alg, level="b-t")
+    soft = verify_pdf(data, trust=_trust(pki), at=LATER)  # revocation soft-fail, as at the current time
+    assert soft.indication is Indication.TOTAL_PASSED, soft.reason.en
+    strict = verify_pdf(data, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=True)
+    assert strict.indication is Indication.INDETERMINATE
+    assert _check(strict, "certificate_path").status is CheckStatus.INDETERMINATE
+
+
+@pytest.mark.parametrize("alg", STANDARD)
+def test_standard_bb_years_later_stays_out_of_bounds(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    later = verify_pdf(pki.sign(pdf, alg, level="b-b"), trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.INDETERMINATE
+    assert later.sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE
+    assert "no trusted timestamp proves" in _check(later, "certificate_path").detail_en
+
+
+@pytest.mark.parametrize("alg", STANDARD)
+def test_tampered_lta_still_fails_later(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    data = bytearray(pki.sign(pdf, alg, level="b-lta"))
+    i = data.index(b"(Page 2)")
+    data[i + 1] = ord("X")
+    later = verify_pdf(bytes(data), trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.TOTAL_FAILED
+    assert later.signatures[0].sub_indication is SubIndication.HASH_FAILURE
+
+
+def test_untrusted_tsa_gives_no_proof_of_existence(pki, pdf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    foreign = Region.init(tmp_path / "foreign", region="450000", passphrase=b"test-passphrase", alg="p256",
+                          at=AT - timedelta(days=1), scrypt_n=2**10)
+    tsa = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(AT), ca=foreign.ca(),
+               chain=[foreign.ca().cert.der, foreign.root.cert.der])
+    data = pki.sign(pdf, "p256", level="b-t", timestamper=tsa)
+    now = verify_pdf(data, trust=_trust(pki), at=AT + timedelta(minutes=30))
+    assert now.indication is Indication.INDETERMINATE and _check(now, "timestamp").status is CheckStatus.INDETERMINATE
+    later = verify_pdf(data, trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.INDETERMINATE
+    assert _check(later, "certificate_path").status is CheckStatus.INDETERMINATE
+    assert _check(later, "timestamp").status is CheckStatus.INDETERMINATE
+
+
+def test_revoked_before_the_proven_time_fails(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    key, cert = pki.issue("p256")
+    pki.ca.revoke(parse_certificate(cert).serial, reason="key_compromise", at=AT - timedelta(minutes=30))
+    revoking = ValidationData(certs=tuple(pki.chain), crls=(pki.ca.issue_crl(at=AT - timedelta(minutes=10)),
+                                                             pki.region.root.issue_crl(at=AT - timedelta(minutes=10))))
+    bt = pki.sign(pdf, signer=(key, cert), level="b-t")
+    lta = extend_pdf(bt, level="lta", timestamper=pki.tsa, validation_data=revoking, at=AT + timedelta(minutes=20))
+    for at in (AT + timedelta(hours=1), LATER):
+        r = verify_pdf(lta, trust=_trust(pki), at=at)
+        assert r.indication is Indication.TOTAL_FAILED, r.reason.en
+        assert r.signatures[0].sub_indication is SubIndication.REVOKED
+        assert "revoked before the earliest time" in _check(r, "certificate_path").detail_en
+
+
+def test_revoked_after_the_proven_time_passes(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    key, cert = pki.issue("p256")
+    bt = pki.sign(pdf, signer=(key, cert), level="b-t")
+    pki.ca.revoke(parse_certificate(cert).serial, reason="superseded", at=AT + timedelta(days=1))
+    when = AT + timedelta(days=2)
+    lta = extend_pdf(bt, level="lta", timestamper=_tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when)),
+                     validation_data=pki.fresh_crls(when), at=when)
+    soon = verify_pdf(lta, trust=_trust(pki), at=when + timedelta(hours=1))
+    assert soon.indication is Indication.TOTAL_PASSED, soon.reason.en  # REVOKED_NO_POE cured by the timestamp
+    later = verify_pdf(lta, trust=_trust(pki), at=LATER, require_revocation=True, crls=_crls_at(pki, LATER))
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+
+
+@pytest.mark.parametrize("alg", STANDARD)
+def test_expired_signature_tsa_is_proven_by_the_document_timestamp(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    short = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(AT), days=400)  # expires before LATER
+    lt = pki.sign(pdf, alg, level="b-lt", timestamper=short)
+    lta = extend_pdf(lt, level="lta", timestamper=pki.tsa, validation_data=pki.fresh_crls(AT + timedelta(hours=1)),
+                     at=AT + timedelta(hours=1))
+    # Without a document timestamp nothing proves the signature timestamp once its TSA has expired.
+    bare = verify_pdf(lt, trust=_trust(pki), at=LATER)
+    assert bare.indication is Indication.INDETERMINATE
+    later = verify_pdf(lta, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=True)
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+    ts = _check(later, "timestamp")
+    assert ts.status is CheckStatus.PASSED and "proven by a later document timestamp" in ts.detail_en
+    path = _check(later, "certificate_path")
+    assert "itself proven by a later document timestamp" in path.detail_en
+
+
+def test_chain_of_archive_timestamps_years_later(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    lta = pki.sign(pdf, "rsa2048", level="b-lta")
+    t4 = AT + timedelta(days=4 * 365)  # renewal before the first archive TSA certificate (5 years) expires
+    renewed = extend_pdf(lta, level="b-lta", timestamper=_tsa(pki, at=t4 - timedelta(hours=1), clock=TickingClock(t4)),
+                         validation_data=pki.fresh_crls(t4), at=t4)
+    t6 = AT + timedelta(days=6 * 365)  # the signer's and the first TSA's certificates have expired
+    r = verify_pdf(renewed, trust=_trust(pki), at=t6)
+    assert r.indication is Indication.TOTAL_PASSED, r.reason.en
+    assert [s.signer["type"] for s in r.signatures] == ["Sig", "DocTimeStamp", "DocTimeStamp"]
+    first_doc_ts = _check(r, "certificate_path", index=1)
+    assert "proven by a later document timestamp" in first_doc_ts.detail_en
+    assert "valid at the validation time" in _check(r, "certificate_path", index=2).detail_en
+    # Without the renewal the first archive timestamp proves nothing at t6.
+    assert verify_pdf(lta, trust=_trust(pki), at=t6).indication is Indication.INDETERMINATE
+
+
+# -- through the CLI and HTTP -------------------------------------------------------------------------
+
+
+def test_cli_verify_lta_years_later(pki, pdf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from api.cli import main
+
+    signed = tmp_path / "signed.pdf"
+    signed.write_bytes(pki.sign(pdf, "ed25519", level="b-lta"))
+    root = tmp_path / "root.pem"
+    root.write_bytes(cert_to_pem(pki.region.root.cert.der))
+    crls = []
+    for i, der in enumerate(pki.fresh_crls(LATER).crls):
+        crls += ["--crl", str(tmp_path / f"{i}.crl")]
+        (tmp_path / f"{i}.crl").write_bytes(crl_to_pem(der))
+    res = CliRunner().invoke(main, ["verify", str(signed), "--trust", str(root), "--at", LATER.isoformat(),
+                                    "--require-revocation", *crls])
+    assert res.exit_code == 0, res.output
+    rep = json.loads(res.stdout)
+    assert rep["indication"] == "TOTAL_PASSED"
+    path = next(c for c in rep["signatures"][0]["checks"] if c["name"] == "certificate_path")
+    assert "proven by its signature timestamp" in path["detail_en"]
+    b_b = tmp_path / "bb.pdf"
+    b_b.write_bytes(pki.sign(pdf, "ed25519", level="b-b"))
+    res = CliRunner().invoke(main, ["verify", str(b_b), "--trust", str(root), "--at", LATER.isoformat()])
+    assert res.exit_code == 2 and json.loads(res.stdout)["sub_indication"] == "OUT_OF_BOUNDS_NO_POE"
+
+
+def test_http_verify_lt_years_later(pki, pdf, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from tests.conftest import make_settings, open_app
+
+    settings = make_settings(tmp_path / "var", max_upload_bytes=1 << 20)
+    (settings.data_dir / "trust").mkdir(parents=True)
+    (settings.data_dir / "trust" / "pdf-region.pem").write_bytes(cert_to_pem(pki.region.root.cert.der))
+    crl_pem = b"".join(crl_to_pem(d) for d in pki.fresh_crls(LATER).crls)
+    lt = pki.sign(pdf, "rsa2048", level="b-lt")
+    bb = pki.sign(pdf, "rsa2048", level="b-b")
+    for h in open_app(settings):
+        def post(data: bytes, h: Any = h) -> dict[str, Any]:
+            r = h.client.post("/v1/verify", headers=h.auth("verifier"),
+                              files={"file": ("s.pdf", data, "application/pdf"),
+                                     "crls": ("later.pem", crl_pem, "application/x-pem-file")},
+                              data={"at": LATER.isoformat()})
+            assert r.status_code == 200, r.text
+            return r.json()
+
+        rep = post(lt)
+        assert rep["indication"] == "TOTAL_PASSED", rep["reason"]
+        path = next(c for c in rep["signatures"][0]["checks"] if c["name"] == "certificate_path")
+        assert "proven by its signature timestamp" in path["detail_en"]
+        rep = post(bb)
+        assert rep["indication"] == "INDETERMINATE" and rep["sub_indication"] == "OUT_OF_BOUNDS_NO_POE"

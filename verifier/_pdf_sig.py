@@ -13,6 +13,12 @@ Steps per signature (tagged ``# Step S<n>`` here and in :mod:`verifier.pdf`):
       ValidationContext built from our TrustStore (no fetching), or :func:`verifier.pki.validate_path`
       for SM2 (SM2 on every link); revocation from the CRLs passed in and the document's DSS.
   S6. Signature timestamp (pyHanko path): intact, valid and trusted, else the verdict says so.
+  S6a. Past validation (ETSI EN 319 102-1 §5.6.2.4), pyHanko path: when the signer's path fails
+      only for a time reason (expired, revoked, stale revocation data), a trusted timestamp is
+      proof of existence (POE) and the path is validated again at the proven time, offline,
+      from the revocation data in the file (DSS, CMS) and passed in. Document timestamps chain
+      POE backwards: each one valid now, or proven by a later one, lets the timestamps it covers
+      be checked at its own time (see :func:`prove_existence`).
   S7. Signature policy identifier and seed-value constraints.
   S8. Changes after signing (see :mod:`verifier._pdf_diff`), DocMDP and FieldMDP.
 """
@@ -20,15 +26,19 @@ Steps per signature (tagged ``# Step S<n>`` here and in :mod:`verifier.pdf`):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from asn1crypto import core
+from asn1crypto import ocsp as asn1_ocsp
 from asn1crypto import x509 as asn1_x509
 from pyhanko.sign.ades.report import AdESStatus
 from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.validation.pdf_embedded import async_validate_pdf_signature, async_validate_pdf_timestamp
+from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignatureStatus, SignatureCoverageLevel
+from pyhanko_certvalidator import ValidationContext
 
 from keys.errors import EsignError
 from keys.x509 import Certificate, Crl, parse_certificate
@@ -37,7 +47,7 @@ from verifier._pdf_diff import Review
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.report import ChainElement, Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 
-__all__ = ["SigVerdict", "chain_from_asn1", "map_ades", "policy_check"]
+__all__ = ["PastContext", "PastProof", "SigVerdict", "chain_from_asn1", "map_ades", "policy_check", "prove_existence"]
 
 _POLICY_ATTR = "1.2.840.113549.1.9.16.2.15"
 _KNOWN_HASHES = {
@@ -78,6 +88,22 @@ def _hint(sub: SubIndication | None) -> tuple[str, str]:
     )
 
 
+@dataclass(frozen=True)
+class PastProof:
+    """The earlier time a signature or timestamp was validated at, and what proves it existed then."""
+
+    time: datetime
+    """Control time of the re-validation (the proven time of existence)."""
+    en: str
+    """What proves existence at :attr:`time`, in English (``"proven by ..."``)."""
+    zh: str
+    """The same in Chinese."""
+    revoked: bool = False
+    """The certificate was already revoked at :attr:`time`: the signature fails."""
+    timestamp_checked_at: datetime | None = None
+    """When the signature timestamp's own TSA path was validated at a document timestamp's time."""
+
+
 @dataclass
 class SigVerdict:
     """Accumulates checks and the worst outcome for one signature."""
@@ -88,6 +114,8 @@ class SigVerdict:
     """First TOTAL_FAILED: sub-indication, English and Chinese reason."""
     indeterminate: tuple[SubIndication, str, str] | None = None
     """First INDETERMINATE."""
+    proof: PastProof | None = None
+    """Set by :func:`prove_existence` when the status was re-validated at a proven earlier time."""
 
     def ok(self, name: str, en: str, zh: str) -> None:
         """Record a passed check."""
@@ -275,25 +303,53 @@ def pyhanko_checks(
         chain = chain_from_asn1(list(st.validation_path))
         anchor = chain[-1].subject if chain else None
     tpi = st.trust_problem_indic
+    proof = v.proof
     if tpi is None and st.validation_path is not None:
-        v.ok(
-            "certificate_path",
-            f"path of {len(chain)} certificate(s) to a trust anchor, valid at the validation time",
-            f"已验证长度为 {len(chain)} 的证书路径",
-        )
+        if proof is None:
+            v.ok(
+                "certificate_path",
+                f"path of {len(chain)} certificate(s) to a trust anchor, valid at the validation time",
+                f"已验证长度为 {len(chain)} 的证书路径",
+            )
+        else:
+            v.ok(
+                "certificate_path",
+                f"path of {len(chain)} certificate(s) to a trust anchor, valid at {proof.time:%Y-%m-%d %H:%M:%S}Z "
+                f"(not at the validation time), {proof.en}",
+                f"已验证长度为 {len(chain)} 的证书路径，在 {proof.time:%Y-%m-%d %H:%M:%S}Z 有效（{proof.zh}）",
+            )
     elif tpi is not None:
         ind, sub = map_ades(tpi)
         extra = ""
         if st.revocation_details is not None:
             rd = st.revocation_details
-            extra = f" (revoked {rd.revocation_date:%Y-%m-%d}, {rd.revocation_reason.native})"
-        v.bad(
-            ind,
-            sub,
-            "certificate_path",
-            f"the signer certificate could not be validated: {sub.value}{extra}",
-            f"签名证书验证未通过：{sub.value}",
-        )
+            extra = f" (revoked {rd.revocation_date:%Y-%m-%d %H:%M:%S}Z, {rd.revocation_reason.native})"
+        if proof is not None and proof.revoked:
+            v.bad(
+                Indication.TOTAL_FAILED,
+                SubIndication.REVOKED,
+                "certificate_path",
+                f"the certificate was revoked before the earliest time the signature is proven to exist "
+                f"({proof.time:%Y-%m-%d %H:%M:%S}Z, {proof.en}){extra}",
+                f"证书在签名被证明存在的最早时间（{proof.time:%Y-%m-%d %H:%M:%S}Z）之前已被吊销",
+            )
+        elif sub in _POE_CURABLE:
+            v.bad(
+                ind,
+                sub,
+                "certificate_path",
+                f"the certificate could not be validated at the validation time ({sub.value}{extra}) and no "
+                "trusted timestamp proves the signature existed while it was valid",
+                f"签名证书在验证时间无法通过验证（{sub.value}），且没有受信任的时间戳证明签名早于失效时间",
+            )
+        else:
+            v.bad(
+                ind,
+                sub,
+                "certificate_path",
+                f"the signer certificate could not be validated: {sub.value}{extra}",
+                f"签名证书验证未通过：{sub.value}",
+            )
     if isinstance(st, PdfSignatureStatus):
         ts = st.timestamp_validity
         if ts is not None:
@@ -318,6 +374,13 @@ def pyhanko_checks(
                     f"the signature timestamp ({ts.timestamp:%Y-%m-%d %H:%M:%SZ}) is intact but its TSA is not trusted",
                     "签名时间戳完整，但时间戳机构不受信任",
                 )
+            elif proof is not None and proof.timestamp_checked_at is not None:
+                v.ok(
+                    "timestamp",
+                    f"signature timestamp {ts.timestamp:%Y-%m-%d %H:%M:%SZ}, valid; its TSA certificate was valid at "
+                    f"{proof.timestamp_checked_at:%Y-%m-%d %H:%M:%SZ}, proven by a later document timestamp",
+                    "签名时间戳有效；其时间戳机构证书在后续文档时间戳证明的时间有效",
+                )
             else:
                 v.ok(
                     "timestamp",
@@ -333,6 +396,253 @@ def pyhanko_checks(
                 "签名域的种子值约束未满足",
             )
     return chain, anchor
+
+
+#: pyHanko sub-indications (by name) that validating at an earlier, proven time can cure: time
+#: bounds, revocation after the proven time, revocation data too old now, and pyHanko's general
+#: failure (what it reports for an expired CA or TSA certificate).
+_POE_CURABLE = frozenset(
+    {
+        SubIndication.OUT_OF_BOUNDS_NO_POE,
+        SubIndication.OUT_OF_BOUNDS_NOT_REVOKED,
+        SubIndication.REVOKED_NO_POE,
+        SubIndication.REVOKED_CA_NO_POE,
+        SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE,
+        SubIndication.TRY_LATER,
+        SubIndication.NO_POE,
+        SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE,
+    }
+)
+#: Key usage a PDF signer certificate must allow (either bit).
+SIGNER_KEY_USAGE = KeyUsageConstraints(key_usage={"digital_signature", "non_repudiation"}, match_all_key_usages=False)
+
+
+def _curable(indic: object) -> bool:
+    return indic is not None and map_ades(indic)[1] in _POE_CURABLE
+
+
+def _trusted(st: Any) -> bool:
+    return bool(st is not None and st.intact and st.valid and st.trust_problem_indic is None
+                and st.validation_path is not None)
+
+
+def _not_after(*certs: Any) -> datetime | None:
+    """Earliest notAfter of the certificates given (None when none is readable)."""
+    times = []
+    for c in certs:
+        try:
+            times.append(c["tbs_certificate"]["validity"]["not_after"].native)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            continue
+    return min(times) if times else None
+
+
+def _revoked_by(st: Any, when: datetime) -> bool:
+    rd = getattr(st, "revocation_details", None)
+    return rd is not None and rd.revocation_date <= when
+
+
+@dataclass(frozen=True)
+class PastContext:
+    """What a re-validation at an earlier time is given (the same material as the current-time one)."""
+
+    trust_roots: Sequence[Any]
+    """Trust anchors (asn1crypto certificates)."""
+    certs: Sequence[Any]
+    """Other certificates (DSS)."""
+    crls: Sequence[Any]
+    """CRLs given plus the DSS's (asn1crypto)."""
+    ocsps: Sequence[Any]
+    """OCSP responses from the DSS (asn1crypto)."""
+    require_revocation: bool
+    """Revocation data is required for every certificate (else soft-fail, as at the current time)."""
+
+    def at(self, moment: datetime, *, cutoff: datetime | None, strict: bool | None = None) -> ValidationContext:
+        """A fresh, offline validation context at ``moment`` (revocation required if ``strict``; default: policy).
+
+        Revocation data issued after ``moment`` still tells the status at ``moment`` (not revoked
+        then, or revoked since a given date), so it is accepted (``retroactive_revinfo``), but
+        only if issued no later than ``cutoff``, the earliest notAfter of the certificates being
+        checked: a CA may drop a revoked certificate from its CRLs once it has expired
+        (RFC 5280 §3.3), so later data says nothing about it.
+        """
+
+        def issued(item: Any) -> datetime | None:
+            try:
+                if isinstance(item, asn1_ocsp.OCSPResponse):
+                    return item["response_bytes"]["response"].parsed["tbs_response_data"]["produced_at"].native
+                return item["tbs_cert_list"]["this_update"].native
+            except (KeyError, TypeError, ValueError, AttributeError):
+                return None
+
+        def keep(item: Any) -> bool:
+            when = issued(item)
+            return when is not None and (cutoff is None or when <= cutoff)
+
+        return ValidationContext(
+            trust_roots=list(self.trust_roots),
+            other_certs=list(self.certs),
+            crls=[c for c in self.crls if keep(c)],
+            ocsps=[o for o in self.ocsps if keep(o)],
+            allow_fetching=False,
+            moment=moment,
+            revocation_mode="require" if (self.require_revocation if strict is None else strict) else "soft-fail",
+            retroactive_revinfo=True,
+        )
+
+
+async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime) -> None:
+    """Step S6a: re-validate pyHanko-path signatures and timestamps at proven earlier times.
+
+    ``sigs`` are the document's signatures (objects with ``emb``, ``kind``, ``own_cms``, ``status``
+    and ``verdict``) after their current-time validation. Proofs of existence (ETSI EN 319 102-1
+    §5.6.2.4, §5.6.3):
+
+    * a document timestamp that is trusted at ``at`` proves everything in the revisions before it
+      existed at its genTime; one that is not (expired TSA certificate) is validated at the
+      earliest time a later, proven document timestamp gives, and then proves its own genTime;
+    * a signature timestamp trusted at ``at`` proves the signature value existed at its genTime;
+      one whose TSA is no longer valid is validated at the time of the earliest proven document
+      timestamp after the signature;
+    * a signature without a usable signature timestamp but covered by a proven document
+      timestamp existed at that document timestamp's time.
+
+    The signer's path is then validated at the proven time. Passing replaces the status (and
+    records :class:`PastProof` in the verdict); a certificate revoked at the proven time records a
+    revoked proof (the signature fails); otherwise the current-time status stands. A timestamp
+    whose TSA is not trusted, or that is not intact, proves nothing.
+    """
+
+    def rev(s: Any) -> int:
+        return int(s.emb.signed_revision)
+
+    crls, ocsps = _cms_revinfo(sigs)
+    if crls or ocsps:
+        ctx = replace(ctx, crls=[*ctx.crls, *crls], ocsps=[*ctx.ocsps, *ocsps])
+    usable = [s for s in sigs if s.emb is not None and not s.own_cms and s.status is not None and s.verdict.failed
+              is None and s.status.intact and s.status.valid]
+    proven: dict[int, datetime] = {}  # signed revision of a document timestamp -> its proven genTime
+    for d in sorted((s for s in usable if s.kind == "/DocTimeStamp"), key=rev, reverse=True):
+        st = d.status
+        if _trusted(st):
+            if st.timestamp <= at:
+                proven[rev(d)] = st.timestamp
+            continue
+        later = sorted(t for r, t in proven.items() if r > rev(d))
+        if not _curable(st.trust_problem_indic) or not later:
+            continue
+        past = await async_validate_pdf_timestamp(d.emb, ctx.at(later[0], cutoff=_not_after(d.emb.signer_cert)),
+                                                  skip_diff=True)
+        if _trusted(past) and past.timestamp <= later[0]:
+            d.status = past
+            d.verdict.proof = PastProof(later[0], "proven by a later document timestamp", "由后续文档时间戳证明")
+            proven[rev(d)] = past.timestamp
+    for s in usable:
+        if s.kind != "/Sig":
+            continue
+        await _prove_signature(s, ctx=ctx, at=at, proven=proven, rev=rev(s))
+
+
+_OCSP_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)
+
+
+def _cms_revinfo(sigs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """CRLs and OCSP responses carried inside the signatures' CMS: SignedData ``crls`` (RFC 5652,
+    RFC 5940) and Adobe's signed ``adbe-revocationInfoArchival`` attribute (ISO 32000-1 §12.8.3.3.2)."""
+    crls: list[Any] = []
+    ocsps: list[Any] = []
+    for s in sigs:
+        if s.emb is None or s.own_cms:
+            continue
+        try:
+            for choice in s.emb.signed_data["crls"] or ():
+                if choice.name == "crl":
+                    crls.append(choice.chosen)
+                elif choice.name == "other" and choice.chosen["other_rev_info_format"].dotted == _OCSP_FORMAT:
+                    ocsps.append(asn1_ocsp.OCSPResponse.load(choice.chosen["other_rev_info"].dump()))
+            attrs = s.emb.signer_info["signed_attrs"]
+            for a in attrs if not isinstance(attrs, core.Void) else ():
+                if a["type"].native != "adobe_revocation_info_archival":
+                    continue
+                archival = a["values"][0]
+                crls.extend(archival["crl"] or ())
+                ocsps.extend(archival["ocsp"] or ())
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # unreadable revocation data is not used; the signature's own checks report the CMS
+    return crls, ocsps
+
+
+async def _validate_sig(s: Any, ctx: PastContext, moment: datetime, cutoff: datetime | None) -> tuple[Any, bool]:
+    """The signature validated at ``moment``: (status, revocation checked).
+
+    Revocation data is always looked at: pyHanko's soft-fail mode skips certificates that name no
+    CRL distribution point or OCSP responder, even when the file carries CRLs for them. So the
+    status is first computed with revocation required; only when that fails for want of data and
+    the policy does not require revocation is it computed again without.
+    """
+    strict = await async_validate_pdf_signature(s.emb, ctx.at(moment, cutoff=cutoff, strict=True), skip_diff=True,
+                                                key_usage_settings=SIGNER_KEY_USAGE)
+    if ctx.require_revocation or _trusted(strict) or strict.revocation_details is not None:
+        return strict, True
+    soft = await async_validate_pdf_signature(s.emb, ctx.at(moment, cutoff=cutoff, strict=False), skip_diff=True,
+                                              key_usage_settings=SIGNER_KEY_USAGE)
+    return soft, False
+
+
+async def _prove_signature(s: Any, *, ctx: PastContext, at: datetime, proven: Mapping[int, datetime],
+                           rev: int) -> None:
+    st = s.status
+    ts = st.timestamp_validity
+    path_ok = _trusted(st)
+    if path_ok and not ctx.require_revocation and (ctx.crls or ctx.ocsps):
+        # Revocation data is at hand but soft-fail may have skipped it (see _validate_sig).
+        now, _ = await _validate_sig(s, ctx, at, None)
+        if now.revocation_details is not None:
+            st, path_ok = now, False
+            s.status = now
+    ts_now = ts is not None and ts.intact and ts.valid and ts.trusted and ts.timestamp <= at
+    if path_ok and (ts is None or ts_now):
+        return
+    if not path_ok and not _curable(st.trust_problem_indic):
+        return
+    if ts is not None and not (ts.intact and ts.valid):
+        return  # a broken timestamp fails the signature; it proves nothing
+    covering = sorted(t for r, t in proven.items() if r > rev)
+    cutoff = _not_after(s.emb.signer_cert, getattr(ts, "signing_cert", None))
+    ts_checked_at = None
+    if ts_now:
+        poe = ts.timestamp
+        en, zh = "proven by its signature timestamp", "由签名时间戳证明"
+    elif covering:
+        if ts is not None and not _curable(ts.trust_problem_indic):
+            return  # the TSA is not trusted (not a matter of time): its timestamp proves nothing
+        first, _ = await _validate_sig(s, ctx, covering[0], cutoff)
+        tsv = first.timestamp_validity
+        if ts is not None and tsv is not None and tsv.intact and tsv.valid and tsv.trusted \
+                and tsv.timestamp <= covering[0]:
+            poe, ts_checked_at = tsv.timestamp, covering[0]
+            en = "proven by its signature timestamp, itself proven by a later document timestamp"
+            zh = "由签名时间戳证明（该时间戳由后续文档时间戳证明）"
+        elif ts is None:
+            poe = covering[0]
+            en, zh = "proven by a later document timestamp", "由后续文档时间戳证明"
+        else:
+            return
+    else:
+        return
+    past, checked = await _validate_sig(s, ctx, poe, cutoff)
+    if not (past.intact and past.valid):
+        return
+    if _trusted(past):
+        if ts is not None and not (past.timestamp_validity is not None and past.timestamp_validity.trusted):
+            return
+        en += ("; revocation status at that time from the file's and the given revocation data" if checked
+               else " (no revocation data covers that time; not required by the policy)")
+        s.status = past
+        s.verdict.proof = PastProof(poe, en, zh, timestamp_checked_at=ts_checked_at)
+    elif _revoked_by(past, poe):
+        s.status = past
+        s.verdict.proof = PastProof(poe, en, zh, revoked=True, timestamp_checked_at=ts_checked_at)
 
 
 def sm2_checks(

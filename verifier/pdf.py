@@ -51,17 +51,21 @@ from pyhanko.sign.validation.settings import KeyUsageConstraints
 from pyhanko.sign.validation.status import SignatureCoverageLevel
 from pyhanko_certvalidator import ValidationContext
 
+from keys.algorithms import AlgorithmPolicy
 from keys.errors import BadInputError, EsignError
 from keys.x509 import Certificate, Crl, parse_certificate, parse_crl
 from verifier._pdf_cms import check_cms, is_sm2_cms
 from verifier._pdf_diff import DiffEngine, Review
+from verifier._pdf_level import apply_level, pades_levels
 from verifier._pdf_read import BoundedReader, Deadline, SigField, enumerate_signature_fields
 from verifier._pdf_sig import (
+    PastContext,
     SigVerdict,
     coverage_check,
     map_ades,
     modification_checks,
     policy_check,
+    prove_existence,
     pyhanko_checks,
     sm2_checks,
 )
@@ -109,6 +113,10 @@ class PdfPolicy:
     """Accept replacing a form value that was already set when signed (pyHanko does; DSS warns)."""
     diff_budget_seconds: float = DIFF_BUDGET_SECONDS
     """Wall-clock budget for the difference analysis of one revision."""
+    min_pades_level: str = "B-B"
+    """Weakest PAdES level accepted (:mod:`verifier._pdf_level`); below it INDETERMINATE."""
+    signer_algorithms: AlgorithmPolicy | None = None
+    """Key types and sizes accepted for the signer's own key (``None``: pyHanko's defaults only)."""
 
 
 def is_pdf(data: bytes) -> bool:
@@ -326,6 +334,9 @@ def verify_pdf(
     )
     # Step D7
     _run_async(lambda: _validate_all(sigs, vc))
+    past = PastContext([a.asn1 for a in trust.anchors if not _is_sm2_cert(a)], dss_certs,
+                       [c.asn1 for c in crls] + dss_crls, dss_ocsps, pol.require_revocation)
+    _run_async(lambda: prove_existence(sigs, ctx=past, at=at))  # Step S6a: timestamps as proof of existence
     own_intermediates = _to_certs(dss_certs)
     own_crls = [*crls, *_to_crls(dss_crls)]
     for s in sigs:
@@ -355,6 +366,9 @@ def verify_pdf(
         DiffEngine(reader, bases=bases, deadline=deadline, budget_seconds=pol.diff_budget_seconds) if bases else None
     )
     reports = [_finish(i, s, engine, pol, at) for i, s in enumerate(sigs)]
+    levels = pades_levels(reader, [(s.kind, s.emb) for s in sigs])  # PAdES level and the policy's minimum
+    reports = [apply_level(r, lv, min_level=pol.min_pades_level, algorithms=pol.signer_algorithms)
+               for r, lv in zip(reports, levels, strict=True)]
     # Step D9
     return _document(reports, sigs, checks, at, revisions)
 

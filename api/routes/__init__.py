@@ -18,6 +18,7 @@ from api.routes.pdf import router as pdf_router
 from api.routes.principals import router as principals_router
 from api.routes.seals import router as seals_router
 from api.routes.sharing import router as sharing_router
+from api.routes.sign import router as sign_router
 from api.routes.trust import router as trust_router
 from api.routes.tsa import router as tsa_router
 from api.routes.verify import router as verify_router
@@ -33,6 +34,7 @@ ROUTERS: list[APIRouter] = [
     verify_router,
     ofd_router,
     seals_router,
+    sign_router,
     tsa_router,
     trust_router,
     pdf_router,
