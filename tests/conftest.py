@@ -100,6 +100,14 @@ def open_app(settings: Any, *, extra_routers: Any = (), raise_server_exceptions:
         yield AppHandle(client=client, app=app, settings=settings, tokens=read_tokens(settings))
 
 
+def use_service_env(monkeypatch: pytest.MonkeyPatch, settings: Any, region: str = "440000") -> None:
+    """Point the CLI (which reads ``ESIGN_*``) at the running test app's data directory and SQLite database."""
+    monkeypatch.setenv("ESIGN_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("ESIGN_REGION", region)
+    for name in ("ESIGN_DATABASE_URL", "ESIGN_KEYSTORE_URL", "ESIGN_KEYSTORE_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture
 def app_client(settings: Any) -> Iterator[AppHandle]:
     """The app on SQLite with the demo bootstrapped; ``.auth('admin')`` gives the admin header."""

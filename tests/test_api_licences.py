@@ -14,7 +14,7 @@ from api.routes.licences import router
 from esign.ses import make_seal
 from keys.keypairs import generate_key
 from licences.status import load_status_list
-from tests.conftest import AppHandle, open_app
+from tests.conftest import AppHandle, open_app, use_service_env
 from tests.test_issuance import ID_CARD, T0, World, _png, issue_cert, make_world, person_fields
 from verifier.licence import verify_licence
 from verifier.report import Indication, SubIndication
@@ -155,11 +155,7 @@ def test_cli(env: tuple[AppHandle, World], monkeypatch: pytest.MonkeyPatch, tmp_
     from api.cli.licence import licence
 
     h, w = env
-    s = h.settings
-    monkeypatch.setenv("ESIGN_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("ESIGN_REGION", "440000")
-    for name in ("ESIGN_DATABASE_URL", "ESIGN_KEYSTORE_URL", "ESIGN_KEYSTORE_PASSPHRASE"):
-        monkeypatch.delenv(name, raising=False)
+    use_service_env(monkeypatch, h.settings)
     run = CliRunner()
     out = tmp_path / "l.json"
     r = run.invoke(licence, ["issue", "--authority", "gd-psb", "--type", ID_CARD, "--fields",

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import AppHandle
+from tests.conftest import AppHandle, use_service_env
 from tests.test_api_licences import env  # noqa: F401  (fixture: app + authority gd-psb in 440000)
 from tests.test_issuance import ID_CARD, World, person_fields
 from verifier.licence import verify_licence
@@ -176,11 +176,7 @@ def test_cli(env: tuple[AppHandle, World], monkeypatch: pytest.MonkeyPatch, tmp_
     from api.cli.objection import consent, objection
 
     h, _ = env
-    s = h.settings
-    monkeypatch.setenv("ESIGN_DATA_DIR", str(s.data_dir))
-    monkeypatch.setenv("ESIGN_REGION", "440000")
-    for name in ("ESIGN_DATABASE_URL", "ESIGN_KEYSTORE_URL", "ESIGN_KEYSTORE_PASSPHRASE"):
-        monkeypatch.delenv(name, raising=False)
+    use_service_env(monkeypatch, h.settings)
     bank_id, _ = _principal(h, "bank", "verifier", "510000")
     lid = _issue(h)["licence_id"]
     holder_id = person_fields()["id_number"]
