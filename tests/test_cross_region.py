@@ -117,7 +117,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     b_signer = b.ca().issue(subject="C=CN,CN=Sichuan signer", profile="enterprise_signer",
                             public_key=generate_key("sm2").public_key(), at=T0)
     return {"a": a, "b": b, "artefacts": artefacts, "raw": raw, "list_key": list_key, "qr": _hc1(qr_key, qr.der),
-            "b_chain": b_signer.pem + b.chain_pem(), "dir": d}
+            "b_chain": b_signer.pem + b.chain_pem(), "dir": d, "signer": (signer_key, signer.der)}
 
 
 def _registry(world: dict[str, Any], policy: dict[str, Any] = ACCEPT, *, imported: bool = True) -> TrustRegistry:
@@ -379,3 +379,64 @@ def test_trust_list_errors_are_typed(world) -> None:
     with pytest.raises(TrustListError):
         parse_and_verify(world["raw"], pinned_keys=[generate_key("sm2").public_key()], threshold=1, previous=None,
                          at=AT)
+
+
+# --- OFD: every signature judged -------------------------------------------------------------------
+
+OFD_POLICY = {"recognition": {"local_region": "510000", "rules": [
+    {"id": "gd-ofd", "region": "440000", "artefact_types": ["ofd"], "decision": "accept"}]}}
+
+
+def test_ofd_every_signature_judged_worst_wins(world) -> None:
+    from esign.ofd import sign_ofd
+    from tests.test_ofd_sign_verify import UNSIGNED
+
+    c = Region.init(world["dir"] / "c", region="320000", passphrase=b"region-c-pass", at=T0, scrypt_n=1 << 10)
+    c_ca = c.ca()
+    c_key, c_maker_key = generate_key("sm2"), generate_key("sm2")
+    c_signer = c_ca.issue(subject="C=CN,O=Jiangsu Example,CN=Signer", profile="enterprise_signer",
+                          public_key=c_key.public_key(), at=T0)
+    c_maker = c_ca.issue(subject="C=CN,O=Jiangsu PSB,CN=Seal maker", profile="seal_maker",
+                         public_key=c_maker_key.public_key(), at=T0)
+    c_seal = make_seal(maker_key=c_maker_key, maker_cert_der=c_maker.der, seal_id="32000020250101000001",
+                       seal_type=1, name="江苏示例公司合同专用章", signer_certs=[c_signer.der], valid_from=T0,
+                       valid_to=T0 + timedelta(days=365), picture=_png(), width_mm=40, height_mm=40, at=T0)
+    c_list_key = generate_key("sm2")
+    c_raw = publish(region="320000", version=1, issued_at=T0, expires_at=T0 + timedelta(days=30),
+                    signers=[c_list_key], threshold=1, entries=[
+                        make_entry(id="root", service_type="root_ca", name="320000 Root CA", since=T0,
+                                   certificates=[c.root.cert.der]),
+                        make_entry(id="ca", service_type="enterprise_signer", name="320000 issuing CA", since=T0,
+                                   certificates=[c_ca.cert.der])])
+    a_key, a_der = world["signer"]
+    when = T0 + timedelta(hours=1)
+    once = sign_ofd(UNSIGNED, seal_der=world["artefacts"]["seal"], signer_key=a_key, signer_cert_der=a_der, page=1,
+                    x_mm=10, y_mm=10, at=when, protect="continue")
+    twice = sign_ofd(once, seal_der=c_seal, signer_key=c_key, signer_cert_der=c_signer.der, page=1, x_mm=100,
+                     y_mm=150, at=when + timedelta(minutes=5))
+
+    def verify(data: bytes, policy: dict[str, Any]) -> Any:
+        reg = _registry(world, policy)
+        reg.add(parse_and_verify(c_raw, pinned_keys=[c_list_key.public_key()], threshold=1, previous=None, at=AT),
+                at=AT)
+        return verify_artefact(data, trust=_local(world), registry=reg, at=AT)
+
+    single = verify(once, OFD_POLICY)
+    assert single.passed, single.reason.en
+    assert single.trust_context["rule"] == "gd-ofd" and single.signatures[0].trust_context["region"] == "440000"
+    r = verify(twice, OFD_POLICY)
+    first, second = r.signatures
+    assert first.passed and first.trust_context["rule"] == "gd-ofd" and first.trust_context["recognised"]
+    assert second.indication is Indication.TOTAL_FAILED
+    assert second.trust_context["region"] == "320000" and second.trust_context["rule"] == "default-deny"
+    assert r.indication is Indication.TOTAL_FAILED and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
+    assert r.reason.en.startswith("Signature 2") and "default-deny" in r.reason.en
+    by = {ch.name: ch.status.value for ch in r.checks}
+    assert by["signature[1].recognition"] == "passed" and by["signature[2].recognition"] == "failed"
+    assert [x["rule"] for x in r.trust_context["signatures"]] == ["gd-ofd", "default-deny"]
+    both = {"recognition": {"local_region": "510000", "rules": [
+        *OFD_POLICY["recognition"]["rules"],
+        {"id": "js-ofd", "region": "320000", "artefact_types": ["ofd"], "decision": "accept"}]}}
+    ok = verify(twice, both)
+    assert ok.passed, ok.reason.en
+    assert [x["rule"] for x in ok.trust_context["signatures"]] == ["gd-ofd", "js-ofd"]

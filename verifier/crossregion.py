@@ -25,10 +25,15 @@
   R7. Never better than R3: a handler's TOTAL_FAILED stays; TOTAL_PASSED only when every role
       passed R4-R6. Every report gets ``trust_list`` and ``recognition`` checks and a
       ``trust_context`` (region, list version and digest, entry, rule, recognised).
+
+PDF and OFD files go through R4-R7 once per signature (each signature's report names its own
+region and rule); the document takes the worst. With a validation policy, R3 runs under each
+signature's effective layers (default < region < licence type, :func:`run_layered`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -38,11 +43,13 @@ from esign.formats.ses import SesFormatError, parse_unverified_seal, parse_unver
 from keys.errors import EsignError
 from keys.trustlist import SERVICE_TYPES
 from keys.x509 import Certificate, Crl, parse_certificate
+from verifier.pdf import PdfPolicy
 from verifier.pki import PathPolicy, TrustStore, validate_path
+from verifier.policy import ValidationPolicy, ValidationSettings
 from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 from verifier.trust import AnchorSource, TrustRegistry
 
-__all__ = ["ROLE_TYPES", "STORE_TYPES", "verify_with_registry"]
+__all__ = ["ROLE_TYPES", "STORE_TYPES", "handler_inputs", "run_layered", "verify_with_registry"]
 
 _SIGNER = ("enterprise_signer", "licence_issuer")
 #: Service types that may anchor each role.
@@ -104,6 +111,8 @@ def _last_anchor(r: ValidationReport) -> str | None:
 
 
 def _level(signer: Mapping[str, Any]) -> str:
+    if signer.get("pades_level"):  # a PDF signature: the level :mod:`verifier._pdf_level` found
+        return str(signer["pades_level"])
     src = str(signer.get("signing_time_source", ""))
     return "B-T" if "timestamp" in signer or src.startswith("signature timestamp") else "B-B"
 
@@ -236,6 +245,9 @@ def _apply(report: ValidationReport, roles: Sequence[_Role], anchors: _Anchors, 
         elif v_sub is SubIndication.NO_CERTIFICATE_CHAIN_FOUND and sub is SubIndication.NO_CERTIFICATE_CHAIN_FOUND:
             reason = Reason(en=f"{reason.en} ({v_reason.en})", zh=f"{reason.zh}（{v_reason.zh}）",
                             hint_en=v_reason.hint_en, hint_zh=v_reason.hint_zh)
+        elif role.anchor is None and not report.chain:  # the handler stopped before any path: its cause leads
+            reason = Reason(en=f"{reason.en} Also: {v_reason.en}.", zh=f"{reason.zh}另外：{v_reason.zh}。",
+                            hint_en=reason.hint_en, hint_zh=reason.hint_zh)
         else:  # both undecided: the trust problem (stale list, withdrawn entry) leads, the other follows
             ind, sub = v_ind, v_sub
             reason = Reason(en=f"{v_reason.en}. Also: {reason.en}", zh=f"{v_reason.zh}。另外：{reason.zh}",
@@ -243,6 +255,9 @@ def _apply(report: ValidationReport, roles: Sequence[_Role], anchors: _Anchors, 
     ctx = dict(contexts[0]) if contexts else {}
     if len(contexts) > 1:
         ctx["roles"] = contexts
+    for k in ("policy", "policy_layers"):  # set by run_layered
+        if report.trust_context and k in report.trust_context:
+            ctx[k] = report.trust_context[k]
     return replace(report, indication=ind, sub_indication=sub, reason=reason, checks=tuple(checks),
                    trust_context=ctx)
 
@@ -298,29 +313,222 @@ def verify_with_registry(
     policy: PathPolicy | None,
     extras: Mapping[str, Any],
     intermediates: Sequence[Certificate],
+    validation: ValidationPolicy | None = None,
 ) -> ValidationReport:
-    """Run ``handler`` with the registry's anchors for ``kind`` and apply the recognition policy (R1-R7)."""
+    """Run ``handler`` with the registry's anchors for ``kind`` and apply the recognition policy (R1-R7).
+
+    With ``validation``, the constraints are those of each signature's region and the licence's
+    type (:func:`run_layered`), and every report says which layers applied.
+    """
     anchors = _anchors(registry, local, kind)
-    # Step R3: every cryptographic and path check, by the handler for the kind.
-    report = handler(data, trust=anchors.store, at=at, crls=crls, require_revocation=require_revocation,
-                     policy=policy, **extras)
-    maker_policy = policy if policy is not None or not require_revocation else PathPolicy(require_revocation=True)
+
+    def run(settings: ValidationSettings | None) -> ValidationReport:
+        # Step R3: every cryptographic and path check, by the handler for the kind.
+        return handler(data, trust=anchors.store, at=at, crls=crls,
+                       **handler_inputs(kind, policy, require_revocation, settings), **extras)
+
+    def region_of(unit: ValidationReport) -> str | None:
+        return _region(_last_anchor(unit), anchors, registry, at)
+
+    if validation is None:
+        report, layers = run(None), None
+    else:
+        report, layers = run_layered(run, validation, kind=kind, region_of=region_of)
+    first = layers[0] if layers else None
+    maker_inputs = handler_inputs(kind, policy, require_revocation, first)
+    maker_policy = maker_inputs["policy"]
+    if isinstance(maker_policy, PdfPolicy) or maker_policy is None:
+        maker_policy = policy if policy is not None or not require_revocation else PathPolicy(require_revocation=True)
 
     def maker() -> str | None:
         return _maker_anchor(data, kind, anchors.store, at, intermediates, crls, maker_policy)
 
-    if report.signatures:  # a PDF: every signature separately, then the document verdict again
+    if report.signatures:  # a PDF or an OFD: every signature separately, then the document verdict again
         subs = []
         for r in report.signatures:
-            tsa = str(r.signer.get("signing_time_source", "")).startswith("document timestamp")
-            role = _Role("tsa", _last_anchor(r), "pdf-timestamp", None) if tsa else \
-                _Role("signer", _last_anchor(r), kind, _level(r.signer))
+            if kind == "ofd":  # each signature's signer (plain or seal signature); see docs/trust-lists.md
+                role = _Role("seal_signer", _last_anchor(r), "ofd", None)
+            elif str(r.signer.get("signing_time_source", "")).startswith("document timestamp"):
+                role = _Role("tsa", _last_anchor(r), "pdf-timestamp", None)
+            else:
+                role = _Role("signer", _last_anchor(r), kind, _level(r.signer))
             subs.append(_apply(r, [role], anchors, registry, at))
-        return _document(report, subs)
+        return _document(report, subs, kind)
     return _apply(report, _roles(report, kind, data, anchors, at, maker), anchors, registry, at)
 
 
-def _document(report: ValidationReport, subs: list[ValidationReport]) -> ValidationReport:
+def _region(anchor: str | None, anchors: _Anchors, registry: TrustRegistry, at: datetime) -> str | None:
+    """The region vouching for ``anchor``: the local one for local anchors, else a usable list's (R4/R5)."""
+    if anchor is None:
+        return None
+    if anchor in anchors.local:
+        return registry.local_region
+    sources = anchors.where.get(anchor, [])
+    usable = [s for s in sources if not s.trust_list.is_expired(at) and s.entry.status_at(at) == "granted"]
+    pick = usable or sources
+    return pick[0].trust_list.region if pick else None
+
+
+# --- validation policy layers ------------------------------------------------------------------
+
+#: Settings used only to find out which region vouches for a signature whose path the default
+#: layer refused (a region may accept what the default does not); never for a verdict.
+_PROBE = ValidationPolicy(default={"revocation_required": False, "min_rsa_bits": 1024}).effective()
+
+
+def handler_inputs(kind: str, policy: PathPolicy | None, require_revocation: bool,
+                   settings: ValidationSettings | None) -> dict[str, Any]:
+    """The ``policy`` and ``require_revocation`` a handler gets under ``settings``.
+
+    Without settings, what the caller gave. With them, the layer decides the algorithms, key
+    sizes and whether revocation data is required (the caller's ``require_revocation`` can only
+    make that stricter), on top of the caller's other path settings; a PDF also gets the
+    minimum PAdES level and the signer key check.
+    """
+    if settings is None:
+        return {"policy": policy, "require_revocation": require_revocation}
+    need = settings.revocation_required or require_revocation
+    path = replace(policy or PathPolicy(), require_revocation=need, algorithms=settings.algorithms)
+    if kind == "pdf":
+        return {"policy": PdfPolicy(path=path, require_revocation=need, min_pades_level=settings.min_pades_level,
+                                    signer_algorithms=settings.algorithms), "require_revocation": need}
+    return {"policy": path, "require_revocation": need}
+
+
+def _key(s: ValidationSettings) -> ValidationSettings:
+    return replace(s, applied=())
+
+
+def run_layered(run: Callable[[ValidationSettings | None], ValidationReport], validation: ValidationPolicy, *,
+                kind: str, region_of: Callable[[ValidationReport], str | None] | None
+                ) -> tuple[ValidationReport, list[ValidationSettings]]:
+    """Verify under the layers that apply to each signature: default < region < licence type.
+
+    P1. Run with the default layer.
+    P2. For each signature (the artefact itself, or each of a PDF's / OFD's signatures), the
+        region vouching for it (``region_of``: the region whose trust list holds its anchor;
+        ``None`` with plain anchors, which belong to no region) and, for a licence, its type. A
+        signature whose path found no anchor under the default layer is probed once with loose
+        settings, only to learn its region.
+    P3. Each signature's effective settings; where they differ from the default, run again with
+        them and take that signature from that run (one run per distinct setting).
+    P4. Every signature's report gets a ``policy`` check naming the layers, e.g.
+        ``default < region 440000 < licence type food``, and ``policy`` / ``policy_layers`` in
+        its ``trust_context``.
+
+    Returns the report and each signature's settings (in order).
+    """
+    base_settings = validation.effective()
+    base = run(base_settings)
+    several = kind in ("pdf", "ofd") and bool(base.signatures)  # a licence's signature is part of it, not a unit
+    units = list(base.signatures) if several else [base]
+    ltype = _licence_type(base) if kind == "licence" else None
+    regions = [region_of(u) if region_of is not None else None for u in units]
+    if region_of is not None and validation.regions and any(r is None for r in regions):
+        probe = run(_PROBE)
+        probe_units = list(probe.signatures) if several else [probe]
+        if len(probe_units) == len(units):
+            regions = [r if r is not None else region_of(p) for r, p in zip(regions, probe_units, strict=True)]
+    layers = [validation.effective(region=r, licence_type=ltype) for r in regions]
+    runs: dict[ValidationSettings, ValidationReport] = {_key(base_settings): base}
+    for s in layers:
+        if _key(s) not in runs:
+            runs[_key(s)] = run(s)
+
+    def unit(r: ValidationReport, i: int) -> ValidationReport:
+        found = list(r.signatures) if several else [r]
+        return found[i] if len(found) == len(units) else units[i]
+
+    picked = [unit(runs[_key(s)], i) for i, s in enumerate(layers)]
+    if not several:
+        report = runs[_key(layers[0])]
+        return _with_policy(report, layers[0]), layers
+    chosen = [runs[_key(s)] for s in layers]
+    return _merge(base, [_with_policy(u, s) for u, s in zip(picked, layers, strict=True)], chosen, kind), layers
+
+
+def _licence_type(report: ValidationReport) -> str | None:
+    t = report.signer.get("type")
+    if isinstance(t, Mapping):  # {"code": ..., "name": ...}
+        t = t.get("code")
+    return t if isinstance(t, str) and t else None
+
+
+def describe_layers(settings: ValidationSettings) -> tuple[str, str]:
+    """``default < region 440000 < licence type food`` in English and Chinese."""
+    en, zh = [], []
+    for layer in settings.applied:
+        what, _, name = layer.partition(":")
+        en.append({"region": f"region {name}", "licence_type": f"licence type {name}"}.get(what, what))
+        zh.append({"region": f"地区 {name}", "licence_type": f"证照类型 {name}"}.get(what, "默认"))
+    return " < ".join(en), " < ".join(zh)
+
+
+def _with_policy(report: ValidationReport, settings: ValidationSettings) -> ValidationReport:
+    en, zh = describe_layers(settings)
+    check = Check("policy", CheckStatus.PASSED,
+                  f"validation policy: {en} (minimum PAdES {settings.min_pades_level}, revocation "
+                  f"{'required' if settings.revocation_required else 'not required'}, RSA from "
+                  f"{settings.algorithms.min_rsa_bits} bits)", f"验证策略：{zh}")
+    ctx = {**dict(report.trust_context or {}), "policy": en, "policy_layers": list(settings.applied)}
+    return replace(report, checks=(*report.checks, check), trust_context=ctx)
+
+
+_OWNER = re.compile(r"^signature\[([^\]]+)\](?:\.|$)")
+
+
+def _label(kind: str, i: int, sub: ValidationReport) -> str:
+    return str(sub.signer.get("id", i + 1)) if kind == "ofd" else str(i + 1)
+
+
+_RANK = {Indication.TOTAL_FAILED: 2, Indication.INDETERMINATE: 1, Indication.TOTAL_PASSED: 0}
+
+
+def _merge(base: ValidationReport, subs: list[ValidationReport], runs: list[ValidationReport],
+           kind: str) -> ValidationReport:
+    """The document with signature ``i`` taken from ``runs[i]`` (its own layers' run); verdict again."""
+    labels = [_label(kind, i, u) for i, u in enumerate(base.signatures)]
+    source = dict(zip(labels, runs, strict=True))
+    checks: list[Check] = []
+    done: set[str] = set()
+    for c in base.checks:
+        m = _OWNER.match(c.name)
+        if m is None or m.group(1) not in source:
+            checks.append(c)
+        elif m.group(1) not in done:
+            done.add(m.group(1))
+            checks.extend(x for x in source[m.group(1)].checks if (o := _OWNER.match(x.name)) and o.group(1) ==
+                          m.group(1))
+    # The document's own problems (unprotected files, integrity list, unreadable DSS...) stay.
+    own = None
+    if base.indication is not Indication.TOTAL_PASSED and any(
+            _OWNER.match(c.name) is None and c.status in (CheckStatus.FAILED, CheckStatus.INDETERMINATE)
+            for c in base.checks):
+        own = (base.indication, base.sub_indication, base.reason)
+    worst = max(subs, key=lambda u: _RANK[u.indication])  # the first of the worst
+    verdict = (worst.indication, worst.sub_indication, worst.reason)
+    if own is not None and _RANK[own[0]] >= _RANK[worst.indication]:
+        verdict = own
+    if verdict[0] is Indication.TOTAL_PASSED:
+        verdict = (base.indication, base.sub_indication, base.reason) if base.indication is Indication.TOTAL_PASSED \
+            else (Indication.TOTAL_PASSED, None, Reason(en=f"all {len(subs)} signature(s) are valid and trusted",
+                                                       zh=f"全部 {len(subs)} 个签名有效且受信任"))
+    signer = dict(base.signer)
+    if kind == "ofd" and isinstance(signer.get("signatures"), list):
+        signer["signatures"] = [dict(u.signer) for u in subs]
+    checks += [replace(c, name=f"signature[{label}].policy") for label, u in zip(labels, subs, strict=True)
+               for c in u.checks if c.name == "policy"]
+    ctx: dict[str, Any] = dict(base.trust_context or {})
+    first = subs[0].trust_context or {}
+    ctx.update(policy=first.get("policy"), policy_layers=first.get("policy_layers"))
+    if len(subs) > 1:
+        ctx["signatures"] = [{"signature": label, "policy": (u.trust_context or {}).get("policy")}
+                             for label, u in zip(labels, subs, strict=True)]
+    return replace(base, indication=verdict[0], sub_indication=verdict[1], reason=verdict[2], checks=tuple(checks),
+                   signatures=tuple(subs), signer=signer, trust_context=ctx)
+
+
+def _document(report: ValidationReport, subs: list[ValidationReport], kind: str = "pdf") -> ValidationReport:
     """The document verdict from re-judged signatures (the first FAILED, else the first INDETERMINATE)."""
     status = {Indication.TOTAL_PASSED: CheckStatus.PASSED, Indication.TOTAL_FAILED: CheckStatus.FAILED}
     checks = [replace(c, status=status.get(subs[int(c.name[10:-1]) - 1].indication, CheckStatus.INDETERMINATE),
@@ -328,12 +536,19 @@ def _document(report: ValidationReport, subs: list[ValidationReport]) -> Validat
                       detail_zh=subs[int(c.name[10:-1]) - 1].reason.zh)
               if c.name.startswith("signature[") and c.name[10:-1].isdigit() and 0 < int(c.name[10:-1]) <= len(subs)
               else c for c in report.checks]
-    checks += [replace(c, name=f"signature[{i + 1}].{c.name}") for i, r in enumerate(subs) for c in r.checks
-               if c.name in _TRUST_CHECKS]
+    checks += [replace(c, name=f"signature[{_label(kind, i, r)}].{c.name}") for i, r in enumerate(subs)
+               for c in r.checks if c.name in _TRUST_CHECKS]
     ind, sub, reason = report.indication, report.sub_indication, report.reason
     worst = next((r for r in subs if r.indication is Indication.TOTAL_FAILED), None) or \
         next((r for r in subs if r.indication is Indication.INDETERMINATE), None)
-    if worst is not None and ind is not Indication.TOTAL_FAILED:  # verify_pdf's verdict is its worst signature's
+    if worst is not None and ind is not Indication.TOTAL_FAILED:  # the handler's verdict is its worst signature's
         ind, sub, reason = worst.indication, worst.sub_indication, worst.reason
+        if kind == "ofd":
+            label = _label(kind, subs.index(worst), worst)
+            if not reason.en.startswith(f"Signature {label}"):
+                reason = replace(reason, en=f"Signature {label}: {reason.en}", zh=f"签名 {label}：{reason.zh}")
+    ctx = dict(subs[0].trust_context) if subs and subs[0].trust_context is not None else None
+    if ctx is not None and len(subs) > 1:
+        ctx["signatures"] = [dict(r.trust_context or {}, signature=_label(kind, i, r)) for i, r in enumerate(subs)]
     return replace(report, indication=ind, sub_indication=sub, reason=reason, checks=tuple(checks),
-                   signatures=tuple(subs), trust_context=subs[0].trust_context if subs else None)
+                   signatures=tuple(subs), trust_context=ctx)

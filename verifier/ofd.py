@@ -242,7 +242,9 @@ def verify_ofd(
     Returns:
         One report with a check per step, prefixed ``signature[<ID>].``; ``report.signer`` holds
         ``signatures`` (per-signature verdict, changed/missing files, signer, stamp) and
-        ``unprotected_files``, ``changed_files``, ``missing_files`` for the document.
+        ``unprotected_files``, ``changed_files``, ``missing_files`` for the document;
+        ``report.signatures`` one report per signature (its own checks, signer and path), which the
+        front door judges one by one against the trust lists (:mod:`verifier.crossregion`).
 
     Raises:
         OfdFormatError: not an OFD file, or the container breaks a limit (bad input).
@@ -330,6 +332,24 @@ def verify_ofd(
         signer=summary,
         trust_anchor=first.trust_anchor if first is not None else None,
         chain=first.chain if first is not None else (),
+        signatures=tuple(_sub_report(s, at) for s in sigs),
+    )
+
+
+def _sub_report(s: _Sig, at: datetime) -> ValidationReport:
+    """One signature's own report (its checks, signer, path), for per-signature trust decisions."""
+    en = s.detail_en or "all checks of this signature passed"
+    zh = s.detail_zh or "该签名的全部检查通过"
+    return ValidationReport(
+        artefact="ofd",
+        indication=s.indication,
+        sub_indication=s.sub,
+        reason=_reason(s.sub, f"Signature {s.entry.id}: {en}", f"签名 {s.entry.id}：{zh}"),
+        checks=tuple(s.checks),
+        validation_time=at,
+        signer=_summary(s),
+        trust_anchor=s.crypto.trust_anchor if s.crypto is not None else None,
+        chain=s.crypto.chain if s.crypto is not None else (),
     )
 
 

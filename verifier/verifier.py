@@ -24,12 +24,13 @@ from keys.errors import BadInputError, EsignError
 from keys.x509 import Certificate, Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
 from verifier.cms import is_cms_signature, verify_cms
-from verifier.crossregion import verify_with_registry
+from verifier.crossregion import handler_inputs, run_layered, verify_with_registry
 from verifier.licence import is_signed_licence, verify_licence
 from verifier.licence_qr import verify_licence_qr
 from verifier.ofd import verify_ofd
 from verifier.pdf import verify_pdf
 from verifier.pki import PathPolicy, TrustStore
+from verifier.policy import ValidationPolicy, ValidationSettings
 from verifier.qr import dcc_kid, verify_hc1, verify_qr_text
 from verifier.report import ValidationReport
 from verifier.ses import verify_ses
@@ -132,6 +133,7 @@ def verify_artefact(
     policy: PathPolicy | None = None,
     detached: bytes | None = None,
     extra_certs: Sequence[Certificate] = (),
+    validation: ValidationPolicy | None = None,
 ) -> ValidationReport:
     """Verify any supported artefact and return its report.
 
@@ -149,6 +151,14 @@ def verify_artefact(
         detached: the signed data, for detached signatures (``.p7s``, SES ``SignedValue.dat``).
         extra_certs: untrusted certificates that help build paths (intermediates, or the
             signer certificate of a plain OFD signature, which carries none).
+        validation: the policy's technical constraints (``Policy.validation``). Each signature is
+            then judged under its effective layers -- default, overridden by the layer of the
+            region whose trust list vouches for it (with ``registry``), then by the licence
+            type's layer for licences -- which decide the algorithms and key sizes, whether
+            revocation is required (``require_revocation`` can only add to that) and the minimum
+            PAdES level; each report's ``policy`` check and ``trust_context["policy"]`` name the
+            layers (:func:`verifier.crossregion.run_layered`). ``None``: ``policy`` and
+            ``require_revocation`` as given.
 
     Raises:
         BadInputError: too large, unrecognised, or malformed input (no verdict can be given).
@@ -175,9 +185,15 @@ def verify_artefact(
     if registry is not None:
         return verify_with_registry(handler, data, kind=kind, registry=registry, local=trust, at=at, crls=crls,
                                     require_revocation=require_revocation, policy=policy, extras=extras,
-                                    intermediates=extra_certs)
-    return handler(data, trust=trust or TrustStore(anchors=()), at=at, crls=crls,
-                   require_revocation=require_revocation, policy=policy, **extras)
+                                    intermediates=extra_certs, validation=validation)
+    store = trust or TrustStore(anchors=())
+    if validation is not None:  # plain anchors belong to no region: default < licence type
+        def run(settings: ValidationSettings | None) -> ValidationReport:
+            return handler(data, trust=store, at=at, crls=crls,
+                           **handler_inputs(kind, policy, require_revocation, settings), **extras)
+
+        return run_layered(run, validation, kind=kind, region_of=None)[0]
+    return handler(data, trust=store, at=at, crls=crls, require_revocation=require_revocation, policy=policy, **extras)
 
 
 #: Longest QR text accepted (a version-40 QR code holds at most 4,296 alphanumeric characters).

@@ -221,6 +221,7 @@ def verify(
             require_revocation=require_revocation,
             detached=detached,
             extra_certs=extra,
+            validation=policy.validation if policy else None,
         )
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)

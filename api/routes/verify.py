@@ -203,5 +203,6 @@ async def verify(
         policy=path_policy,
         detached=detached,
         extra_certs=extra,
+        validation=policy.validation if policy else None,
     )
     return JSONResponse(report.to_dict())
