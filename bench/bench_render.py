@@ -196,10 +196,12 @@ Python {platform.python_version()}, load average at start {load:.2f}; median of 
 {rows}
 
 Target (signed PDF with seal and QR < 100 ms): {target}. The page itself (font subset, layout, QR) is
-cheap; the signature step is `esign.pdf.sign_pdf`, and most of it is pyHanko building the CMS twice
-(a dry run to estimate the /Contents size, then the real one). With the estimate replaced by a
-computed reserve for B-B (a proposed change to `esign/_pdf_core.py`) the signed render measured
-~67 ms under load 2.5. The QR mask is fixed (automatic mask choice in segno costs ~70 ms more).
+cheap; the signature step is `esign.pdf.sign_pdf`, most of it pyHanko building the CMS SignedData.
+pyHanko sizes the /Contents reservation by building the whole CMS once with a dummy signature; for
+B-B that size depends only on the certificate, chain and algorithm, so `esign/_pdf_core.py` now keeps
+pyHanko's estimate per signer set-up and skips the dry run after the first signature (B-T and up,
+whose TSA token sizes vary, still estimate every time). The QR mask is fixed (automatic mask choice
+in segno costs ~70 ms more). Load average at end {os.getloadavg()[0]:.2f}.
 
 | ESL1: token | verify_licence_qr | raw signature check, same token | ratio |
 |---|---|---|---|

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import hashlib
 import io
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -214,7 +217,7 @@ def build_pdf_signer(
 
 async def _sign_async(
     reader: PdfFileReader, out: BinaryIO, *, signer: KeySigner, opts: SignOptions, subfilter: str, md: str,
-    timestamper: TimeStamper | None, data: ValidationData | None, at: datetime,
+    timestamper: TimeStamper | None, data: ValidationData | None, at: datetime, reserve: bytes | None = None,
 ) -> None:
     ts = timestamper if opts.level != "b-b" else None
     pdf_signer, text_params = build_pdf_signer(reader, signer, opts, subfilter=subfilter, md_algorithm=md,
@@ -225,11 +228,60 @@ async def _sign_async(
         append_signature_field(w, SigFieldSpec(sig_field_name=name, on_page=page, box=box))
     session = pdf_signer.init_signing_session(w)
     session.system_time = at
-    reserved = await session.estimate_signature_container_size(None)
+    reserved = await _reserve(session, reserve, ts=ts)
     tbs = session.prepare_tbs_document(None, reserved, appearance_text_params=text_params)
     prepared, _ = tbs.digest_tbs_document(output=out)
     await tbs.perform_signature(prepared.document_digest, PdfCMSSignedAttributes(signing_time=at))
     await finish_levels(out, level=opts.level, timestamper=timestamper, data=data)
+
+
+#: Signature reservations remembered (one per signer certificate, chain and algorithm in use).
+RESERVE_CACHE_SIZE = 256
+_reserve_cache: OrderedDict[bytes, int] = OrderedDict()
+_reserve_lock = threading.Lock()
+
+
+def reserve_key(*, cert_der: bytes, chain: Sequence[bytes], mechanism: bytes, md: str, subfilter: str,
+                signature_bytes: int, at: datetime) -> bytes:
+    """Everything the size of a B-B CMS SignedData depends on, except the signature value itself.
+
+    The signer certificate and the chain pyHanko embeds (``embed_roots``), the signatureAlgorithm
+    with its parameters (DER), the digest algorithm, the largest signature value, the SubFilter
+    (PAdES or not: which signed attributes are present) and the length class of ``signingTime``
+    (UTCTime before 2050, GeneralizedTime after). The rest of the structure has a fixed size.
+    """
+    h = hashlib.sha256()
+    for der in (cert_der, *chain):
+        h.update(len(der).to_bytes(4, "big") + der)
+    h.update(len(mechanism).to_bytes(4, "big") + mechanism)
+    h.update(f"|{md}|{subfilter}|{signature_bytes}|{at.year >= 2050}|".encode())
+    return h.digest()
+
+
+async def _reserve(session: Any, key: bytes | None, *, ts: TimeStamper | None) -> int:
+    """Bytes to reserve for ``/Contents``: pyHanko's estimate, measured once per signer set-up for B-B.
+
+    pyHanko estimates the size by building the whole CMS once with a dummy signature (then adds
+    50 %). Without a timestamp that size depends only on :func:`_reserve_key`, so the estimate is
+    remembered under ``key`` (:func:`reserve_key`) and the dry run skipped for every later signature
+    with the same certificate, chain and algorithm: the reservation is the one pyHanko computed,
+    and the signed bytes are the same as with a fresh estimate. With a timestamper (B-T and up) the
+    token's size is the TSA's, so it is estimated every time, as pyHanko does (also when ``key`` is
+    ``None``).
+    """
+    if ts is not None or key is None:
+        return int(await session.estimate_signature_container_size(None))
+    with _reserve_lock:
+        hit = _reserve_cache.get(key)
+        if hit is not None:
+            _reserve_cache.move_to_end(key)
+            return hit
+    reserved = int(await session.estimate_signature_container_size(None))
+    with _reserve_lock:
+        _reserve_cache[key] = reserved
+        while len(_reserve_cache) > RESERVE_CACHE_SIZE:
+            _reserve_cache.popitem(last=False)
+    return reserved
 
 
 async def finish_levels(out: BinaryIO, *, level: str, timestamper: TimeStamper | None,
@@ -258,14 +310,18 @@ def _sign_stream(
                                message_zh="证书与签名私钥不匹配", field="cert")
     check_signer_certificate(cert, at=at, data=validation_data)
     choice = choose_algorithm(key.key_type, rsa_pss=opts.rsa_pss)
+    sig_bytes = signature_size(key.key_type, key.public_key().key_bits)
     signer = KeySigner(
         key, choice=choice, cert=load_asn1_cert(cert.der),
         chain=tuple(load_asn1_cert(c, what="chain certificate") for c in chain),
-        signature_bytes=signature_size(key.key_type, key.public_key().key_bits),
+        signature_bytes=sig_bytes,
     )
+    reserve = reserve_key(cert_der=cert.der, chain=[bytes(c) for c in chain], mechanism=choice.mechanism.dump(),
+                          md=choice.md_algorithm, subfilter=choice.subfilter, signature_bytes=sig_bytes, at=at)
     reader = open_pdf(src)
     run_async(lambda: _sign_async(reader, out, signer=signer, opts=opts, subfilter=choice.subfilter,
-                                  md=choice.md_algorithm, timestamper=timestamper, data=validation_data, at=at))
+                                  md=choice.md_algorithm, timestamper=timestamper, data=validation_data, at=at,
+                                  reserve=reserve))
 
 
 def _as_stream(pdf: bytes | BinaryIO) -> BinaryIO:

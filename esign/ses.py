@@ -20,7 +20,10 @@ Signing with a seal (§7.2), the steps of :func:`sign_with_seal`:
 Each refusal is a typed error (:class:`SealNotValidError`, :class:`SealStatusError`,
 :class:`SignerNotAuthorisedError`, ...) with a plain reason in English and Chinese, and nothing is
 produced. Parsed, maker-checked seals are cached by their SHA-256 (bounded), so signing many
-documents with one seal does not re-verify it every time.
+documents with one seal does not re-verify it every time. For many signatures by one signer,
+:class:`SealSigner` does the checks that do not depend on the signing time once (steps 1 and 4)
+and the rest per signature; its output is the same. ``TBS_Sign`` and ``SES_Signature`` are
+written directly as DER (:mod:`esign.formats.ses`), not through asn1crypto objects.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ __all__ = [
     "PICTURE_TYPES",
     "SEAL_CACHE_SIZE",
     "SealNotValidError",
+    "SealSigner",
     "SealStatusError",
     "SignerCertificateNotValidError",
     "SignerNotAuthorisedError",
@@ -359,15 +363,85 @@ def sign_with_seal(
         BadInputError (and subclasses) -- see the module docstring.
     """
     # Step 1: the seal and its maker signature.
+    _check_request(at, data, data_hash)
+    seal = _usable_seal(seal_der)
+    # Steps 2-3: validity window and register status.
+    _check_seal_at(seal, at, seal_register)
+    # Step 4: the signer.
+    signer = _cert(signer_cert_der, "signer_cert")
+    _check_key_matches(signer_key, signer, "signer")
+    _check_cert_at(signer, at, "signer", "签章人")
+    if not signer_in_seal(seal, signer_cert_der):
+        raise SignerNotAuthorisedError("the signer certificate is not in the seal's list of allowed signers",
+                                       message_zh="签章人证书不在该印章的授权列表中", field="signer_cert")
+    return _sign_checked(seal, signer_key, signer_cert_der, data=data, data_hash=data_hash, at=at,
+                         property_info=property_info, timestamp=timestamp, timestamper=timestamper)
+
+
+class SealSigner:
+    """One seal, signer key and signer certificate, checked once for signing many documents.
+
+    Construction does the checks of :func:`sign_with_seal` that do not depend on the signing time
+    (step 1: format and maker signature; step 4: the key matches the certificate, the certificate
+    may sign and is in the seal's list); :meth:`sign` does the rest (steps 2-3, the certificate's
+    validity at ``at``) and steps 5-8. The result is byte for byte what :func:`sign_with_seal`
+    returns for the same arguments. Holds the key handle only as long as the caller holds this object.
+
+    Raises:
+        SesFormatError, SealNotValidError, SignerNotAuthorisedError, SignerCertificateNotValidError,
+        KeyFormatError, AlgorithmNotAllowedError, BadInputError: as :func:`sign_with_seal`.
+    """
+
+    __slots__ = ("_cert_der", "_key", "_not_after", "_not_before", "seal")
+
+    def __init__(self, *, seal_der: bytes, signer_key: SigningKey, signer_cert_der: bytes) -> None:
+        seal = _usable_seal(seal_der)
+        signer = _cert(signer_cert_der, "signer_cert")
+        _check_key_matches(signer_key, signer, "signer")
+        _check_cert_at(signer, signer.not_before, "signer", "签章人")  # keyUsage (the time is checked per call)
+        if not signer_in_seal(seal, signer_cert_der):
+            raise SignerNotAuthorisedError("the signer certificate is not in the seal's list of allowed signers",
+                                           message_zh="签章人证书不在该印章的授权列表中", field="signer_cert")
+        self.seal = seal
+        self._key = signer_key
+        self._cert_der = bytes(signer_cert_der)
+        self._not_before = signer.not_before
+        self._not_after = signer.not_after
+
+    def __repr__(self) -> str:
+        return f"<SealSigner seal={self.seal.seal_id}>"
+
+    def sign(self, *, data: bytes | None = None, data_hash: bytes | None = None, at: datetime, property_info: str,
+             timestamp: bytes | None = None, timestamper: Timestamper | None = None,
+             seal_register: SealRegister | None = None) -> bytes:
+        """:func:`sign_with_seal` with this seal, key and certificate (same arguments, same errors)."""
+        _check_request(at, data, data_hash)
+        _check_seal_at(self.seal, at, seal_register)
+        if not (self._not_before <= at <= self._not_after):
+            raise SignerCertificateNotValidError(
+                f"the signer certificate is valid {self._not_before:%Y-%m-%d}..{self._not_after:%Y-%m-%d}, "
+                f"not at {at:%Y-%m-%d %H:%M:%S}Z", message_zh="签章人证书在该时间不在有效期内", field="signer")
+        return _sign_checked(self.seal, self._key, self._cert_der, data=data, data_hash=data_hash, at=at,
+                             property_info=property_info, timestamp=timestamp, timestamper=timestamper)
+
+
+def _check_request(at: datetime, data: bytes | None, data_hash: bytes | None) -> None:
     if at.tzinfo is None:
         raise BadInputError("at must be timezone-aware", message_zh="时间必须带时区", field="at")
     if (data is None) == (data_hash is None):
         raise BadInputError("give exactly one of data and data_hash", message_zh="请提供原文或原文杂凑值之一",
                             field="data")
+
+
+def _usable_seal(seal_der: bytes) -> Seal:
     seal = load_checked_seal(seal_der)
     if seal.version == 1:
         raise BadInputError("GM/T 0031-2014 seals can be verified but not used for new signatures",
                             message_zh="GM/T 0031-2014 格式印章仅可验证，不能用于新的签章", field="seal")
+    return seal
+
+
+def _check_seal_at(seal: Seal, at: datetime, seal_register: SealRegister | None) -> None:
     # Step 2: validity window.
     if not (seal.valid_from <= at <= seal.valid_to):
         raise SealNotValidError(
@@ -383,13 +457,12 @@ def sign_with_seal(
             raise SealStatusError(f"seal {seal.seal_id} is {status.value}",
                                   message_zh="电子印章已挂起" if status is SealStatus.SUSPENDED else "电子印章已注销",
                                   field="seal")
-    # Step 4: the signer.
-    signer = _cert(signer_cert_der, "signer_cert")
-    _check_key_matches(signer_key, signer, "signer")
-    _check_cert_at(signer, at, "signer", "签章人")
-    if not signer_in_seal(seal, signer_cert_der):
-        raise SignerNotAuthorisedError("the signer certificate is not in the seal's list of allowed signers",
-                                       message_zh="签章人证书不在该印章的授权列表中", field="signer_cert")
+
+
+def _sign_checked(seal: Seal, key: SigningKey, cert_der: bytes, *, data: bytes | None, data_hash: bytes | None,
+                  at: datetime, property_info: str, timestamp: bytes | None,
+                  timestamper: Timestamper | None) -> bytes:
+    """Steps 5-8 once the seal and the signer passed their checks."""
     # Step 5: TBS_Sign.
     if data is not None:
         digest = sm3(data)
@@ -402,7 +475,7 @@ def sign_with_seal(
     tbs = encode_tbs_sign_v4(seal_der=seal.der, signing_time=at, data_hash=digest, property_info=property_info,
                              version=5 if seal.version == 5 else 4)
     # Step 6: sign.
-    signature = signer_key.sign(tbs, algorithm=SignatureAlgorithm.SM2_SM3)
+    signature = key.sign(tbs, algorithm=SignatureAlgorithm.SM2_SM3)
     # Step 7: timestamp.
     token = timestamp
     if token is None and timestamper is not None:
@@ -411,5 +484,4 @@ def sign_with_seal(
     if token is not None:
         _check_timestamp(token, signature)
     # Step 8: assemble.
-    return encode_ses_signature_v4(tbs_der=tbs, signer_cert_der=signer_cert_der, signature=signature,
-                                   timestamp=token)
+    return encode_ses_signature_v4(tbs_der=tbs, signer_cert_der=cert_der, signature=signature, timestamp=token)

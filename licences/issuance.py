@@ -15,21 +15,25 @@ every later change. The steps of :meth:`LicenceService.issue`:
      signature by default, CMS where the authority's policy says so); insert; record the event
      and the audit entry (holder ID only as ``pii_hash``).
 
-Signing material (key handle, certificate, seal) is resolved once per authority and reused;
-the seal's register status is checked at the start of every :meth:`issue` / bulk batch.
+Signing material (key handle, certificate, seal) is resolved once per authority and reused,
+with the seal's maker signature, the key/certificate match and the signer list checked once
+(:class:`esign.ses.SealSigner`); the seal's register status is checked at the start of every
+:meth:`issue` / bulk batch, and the seal's and certificate's validity at every signature.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
+from functools import cached_property
 from typing import Any
 
 from esign.cms import sign_cms
 from esign.ports import SealRegister, SealStatus
-from esign.ses import SealStatusError, sign_with_seal
+from esign.ses import SealSigner, SealStatusError
 from keys.errors import BadInputError, ConflictError, KeyStoreError
 from keys.interfaces import SigningKey
 from keys.provider import KeyProvider
@@ -66,12 +70,16 @@ class AuthoritySigner:
     signature_format: SignatureFormat
     """SES or CMS."""
 
+    @cached_property
+    def seal_signer(self) -> SealSigner:
+        """The seal, key and certificate checked once (:class:`esign.ses.SealSigner`), made at first use."""
+        assert self.seal_der is not None
+        return SealSigner(seal_der=self.seal_der, signer_key=self.key, signer_cert_der=self.cert_der)
+
     def sign(self, document: bytes, *, at: datetime, property_info: str) -> bytes:
-        """Signature over the exact document bytes."""
+        """Signature over the exact document bytes (the same bytes :func:`esign.ses.sign_with_seal` gives)."""
         if self.signature_format is SignatureFormat.SES:
-            assert self.seal_der is not None
-            return sign_with_seal(seal_der=self.seal_der, signer_key=self.key, signer_cert_der=self.cert_der,
-                                  data=document, at=at, property_info=property_info)
+            return self.seal_signer.sign(data=document, at=at, property_info=property_info)
         return sign_cms(document, key=self.key, cert_der=self.cert_der, detached=True, at=at)
 
 
@@ -98,8 +106,6 @@ class LicenceService:
     # -- helpers shared with lifecycle and bulk ---------------------------------------------
     def catalogue(self) -> Catalogue:
         """National types plus the repository's regional ones (re-read at most every :data:`CATALOGUE_TTL` s)."""
-        import time
-
         now = time.monotonic()
         with self._lock:
             hit = self._catalogue
@@ -198,8 +204,6 @@ class LicenceService:
             document=b"", signed=b"", signature_format=signer.signature_format, supersedes=supersedes)
         document = encode_document(lic)
         signature = signer.sign(document, at=at, property_info=lic.licence_id)
-        from dataclasses import replace
-
         lic = replace(lic, document=document, signed=encode_signed(document, signature, signer.signature_format))
         tx.add_licence(lic)
         return lic
@@ -263,8 +267,6 @@ class LicenceService:
             raise ConflictError(f"an issuing authority with USCC {uscc} exists",
                                 message_zh="该统一社会信用代码的发证机构已存在", field="uscc")
         cert = self.keys.certificate(authority.key_id)
-        from dataclasses import replace
-
         auth = replace(authority, uscc=uscc, certificate=cert, created_at=at)
         signer = self.signer(auth, at=at)  # key, certificate and seal resolve and match
         if signer.seal_der is not None:

@@ -11,6 +11,14 @@ Appends are serialised so two writers can never fork the chain:
 
 The head row also records the last ``seq``/``entry_hash``, so :meth:`SqlAuditLog.verify`
 notices entries cut off the end of the chain, not only changes in the middle.
+
+Fast path: each :class:`SqlAuditLog` remembers the head it last wrote and moves the head row with
+one compare-and-set ``UPDATE audit_head ... WHERE seq = :remembered AND entry_hash = :remembered``
+(which takes the same row lock as ``FOR UPDATE``). When another writer (thread, worker process,
+or a transaction of ours that rolled back) moved the head since, the update matches no row: the
+head is then read under ``FOR UPDATE`` as above and the entry sealed again. The remembered head
+is only a guess; the row in the database decides, so the chain cannot fork. Statements are built
+once (SQLAlchemy Core), not through the ORM unit of work.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -36,6 +44,14 @@ VERIFY_BATCH = 1000
 #: Largest page served by :meth:`SqlAuditLog.page`.
 MAX_PAGE = 1000
 _HEAD_ID = 1
+_HEAD = AuditHead.__table__
+_LOG = AuditRow.__table__
+_READ_HEAD = select(_HEAD.c.seq, _HEAD.c.entry_hash).where(_HEAD.c.id == _HEAD_ID).with_for_update()
+_MOVE_HEAD = (update(_HEAD)
+              .where(_HEAD.c.id == _HEAD_ID, _HEAD.c.seq == bindparam("old_seq"),
+                     _HEAD.c.entry_hash == bindparam("old_hash"))
+              .values(seq=bindparam("new_seq"), entry_hash=bindparam("new_hash")))
+_INSERT_ENTRY = insert(_LOG)
 
 
 def format_ts(at: datetime) -> str:
@@ -67,6 +83,7 @@ class SqlAuditLog:
     def __init__(self, db: Database, *, clock: Callable[[], datetime]) -> None:
         self._db = db
         self._clock = clock
+        self._head: tuple[int, str] | None = None  # last head this object wrote: a guess, checked by _MOVE_HEAD
 
     def append(
         self,
@@ -106,19 +123,33 @@ class SqlAuditLog:
         object_id: str,
         details: Mapping[str, Any] | None,
     ) -> AuditEntry:
-        # Lock the head first (a no-op FOR UPDATE on SQLite, where BEGIN IMMEDIATE already holds the lock).
-        head = s.execute(select(AuditHead).where(AuditHead.id == _HEAD_ID).with_for_update()).scalar_one_or_none()
-        if head is None:
-            raise BackendUnavailableError("audit head row missing: run migrations", message_zh="审计日志未初始化")
-        entry = seal_entry(seq=head.seq + 1, ts=format_ts(self._clock()), actor=actor, action=action,
-                           object_type=object_type, object_id=object_id, details=details, prev_hash=head.entry_hash)
-        s.add(AuditRow(seq=entry.seq, ts=entry.ts, actor=entry.actor, action=entry.action,
-                       object_type=entry.object_type, object_id=entry.object_id,
-                       details=canonical_json(dict(entry.details)).decode(), prev_hash=entry.prev_hash,
-                       entry_hash=entry.entry_hash))
-        head.seq = entry.seq
-        head.entry_hash = entry.entry_hash
-        s.flush()
+        conn = s.connection()
+        ts = format_ts(self._clock())
+        head = self._head
+        locked = False
+        while True:
+            if head is None:
+                # Lock the head (a no-op FOR UPDATE on SQLite, where BEGIN IMMEDIATE already holds the lock).
+                row = conn.execute(_READ_HEAD).first()
+                if row is None:
+                    raise BackendUnavailableError("audit head row missing: run migrations",
+                                                  message_zh="审计日志未初始化")
+                head, locked = (int(row[0]), str(row[1])), True
+            entry = seal_entry(seq=head[0] + 1, ts=ts, actor=actor, action=action, object_type=object_type,
+                               object_id=object_id, details=details, prev_hash=head[1])
+            moved = conn.execute(_MOVE_HEAD, {"old_seq": head[0], "old_hash": head[1], "new_seq": entry.seq,
+                                              "new_hash": entry.entry_hash}).rowcount
+            if moved == 1:
+                break
+            if locked:  # the row we hold locked did not match what we just read from it
+                raise BackendUnavailableError("audit head changed under its lock", message_zh="审计日志写入冲突")
+            head = None  # another writer moved the head: read it under the lock and seal again
+        conn.execute(_INSERT_ENTRY, {
+            "seq": entry.seq, "ts": entry.ts, "actor": entry.actor, "action": entry.action,
+            "object_type": entry.object_type, "object_id": entry.object_id,
+            "details": canonical_json(dict(entry.details)).decode(), "prev_hash": entry.prev_hash,
+            "entry_hash": entry.entry_hash})
+        self._head = (entry.seq, entry.entry_hash)
         return entry
 
     def page(self, *, after_seq: int = 0, limit: int = 100) -> Sequence[AuditEntry]:

@@ -30,6 +30,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    bindparam,
     insert,
     select,
     update,
@@ -155,6 +156,16 @@ def _authority(row: AuthorityRow) -> IssuingAuthority:
                             created_at=utc(row.created_at))  # type: ignore[arg-type]
 
 
+# Statements of the issuing hot path, built once (SQLAlchemy Core on the tables, no ORM unit of work).
+_AUTH = AuthorityRow.__table__
+_READ_COUNTERS = (select(_AUTH.c.next_index, _AUTH.c.changes).where(_AUTH.c.id == bindparam("aid"))
+                  .with_for_update())
+_WRITE_COUNTERS = (update(_AUTH).where(_AUTH.c.id == bindparam("aid"))
+                   .values(next_index=bindparam("ni"), changes=bindparam("ch")))
+_INSERT_LICENCES = insert(LicenceRow.__table__)
+_INSERT_EVENTS = insert(LicenceEventRow.__table__)
+
+
 def _not_found(licence_id: str) -> LicenceNotFoundError:
     return LicenceNotFoundError(f"no licence {licence_id[:128]!r}", message_zh="证照不存在", field="licence_id")
 
@@ -166,21 +177,38 @@ class _SqlTx(SharingWrites):
     ``executemany`` INSERTs just before the commit (no unit-of-work bookkeeping per row); the
     authority's counters are kept here too and written once (the authority row is locked at first
     use). A savepoint that rolls back drops what it buffered and restores the counters.
+
+    Savepoints are lazy: ``SAVEPOINT`` is sent only when something inside it reaches the database
+    (every database access goes through :attr:`_s`, which opens the pending savepoints first). A
+    bulk row that only allocates an index and buffers its licence and event costs no statement;
+    its rollback is the buffer's. Until a savepoint is opened nothing was written inside it, so
+    opening it late marks the same state as opening it early.
     """
 
     def __init__(self, s: Session, audit: SqlAuditLog | None) -> None:
-        self._s = s
+        self._session = s
         self._audit = audit
+        self._lazy: list[list[Any]] = []  # open savepoints, outermost first: [nested transaction or None]
+        self._unopened = 0
         self._counters: dict[str, list[int]] = {}  # authority id -> [next_index, changes]
         self._licences: list[dict[str, Any]] = []
         self._events: list[dict[str, Any]] = []
         self._ids: set[str] = set()
 
+    @property
+    def _s(self) -> Session:
+        """The session, after opening any savepoint still pending (see the class docstring)."""
+        if self._unopened:
+            for mark in self._lazy:
+                if mark[0] is None:
+                    mark[0] = self._session.begin_nested()
+            self._unopened = 0
+        return self._session
+
     def _counter(self, authority_id: str) -> list[int]:
         c = self._counters.get(authority_id)
         if c is None:
-            row = self._s.execute(select(AuthorityRow.next_index, AuthorityRow.changes)
-                                  .where(AuthorityRow.id == authority_id).with_for_update()).first()
+            row = self._s.connection().execute(_READ_COUNTERS, {"aid": authority_id}).first()
             if row is None:
                 raise LicenceNotFoundError(f"no issuing authority {authority_id[:64]!r}", message_zh="发证机构不存在",
                                            field="authority")
@@ -248,23 +276,38 @@ class _SqlTx(SharingWrites):
     @contextmanager
     def savepoint(self) -> Iterator[None]:
         saved = ({k: list(v) for k, v in self._counters.items()}, len(self._licences), len(self._events))
+        mark: list[Any] = [None]
+        self._lazy.append(mark)
+        self._unopened += 1
         try:
-            with self._s.begin_nested():
-                yield
+            yield
         except BaseException:
+            self._close_savepoint(mark, ok=False)
             self._counters = saved[0]
             for row in self._licences[saved[1]:]:
                 self._ids.discard(row["licence_id"])
             del self._licences[saved[1]:]
             del self._events[saved[2]:]
             raise
+        self._close_savepoint(mark, ok=True)
+
+    def _close_savepoint(self, mark: list[Any], *, ok: bool) -> None:
+        popped = self._lazy.pop()
+        assert popped is mark, "savepoints must close innermost first"
+        nested = mark[0]
+        if nested is None:
+            self._unopened -= 1
+        elif ok:
+            nested.commit()
+        else:
+            nested.rollback()
 
     def _flush_buffers(self) -> None:
         try:
             if self._licences:
-                self._s.execute(insert(LicenceRow.__table__), self._licences)
+                self._s.connection().execute(_INSERT_LICENCES, self._licences)
             if self._events:
-                self._s.execute(insert(LicenceEventRow.__table__), self._events)
+                self._s.connection().execute(_INSERT_EVENTS, self._events)
         except IntegrityError as exc:
             raise ConflictError("a licence identifier or status index exists already", message_zh="证照已存在",
                                 field="licence_id") from exc
@@ -275,9 +318,10 @@ class _SqlTx(SharingWrites):
     def finish(self) -> None:
         """Write the buffered rows and the authorities' counters (before commit)."""
         self._flush_buffers()
-        for authority_id, (next_index, changes) in self._counters.items():
-            self._s.execute(update(AuthorityRow).where(AuthorityRow.id == authority_id)
-                            .values(next_index=next_index, changes=changes))
+        if self._counters:
+            self._s.connection().execute(_WRITE_COUNTERS, [{"aid": authority_id, "ni": next_index, "ch": changes}
+                                                           for authority_id, (next_index, changes)
+                                                           in self._counters.items()])
 
 
 class SqlLicenceRepository(SharingReads):

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from asn1crypto import cms, core, tsp, x509
 
@@ -882,19 +883,43 @@ def encode_seal_v4(*, seal_info_der: bytes, maker_cert_der: bytes, signature: by
     )
 
 
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER TLV with a low tag number (the encoders below write their fixed-shape values directly)."""
+    return bytes((tag,)) + _len_prefix(len(content)) + content
+
+
+@lru_cache(maxsize=16)
+def _oid_tlv(dotted: str) -> bytes:
+    return _tlv(core.ObjectIdentifier(dotted))
+
+
+def _gtime_tlv(at: datetime) -> bytes:
+    """DER ``GeneralizedTime`` ``YYYYMMDDHHMMSSZ`` of ``at`` in UTC, whole seconds (as :func:`_gtime` encodes it)."""
+    if at.tzinfo is None:
+        raise BadInputError("times must be timezone-aware", message_zh="时间必须带时区", field="at")
+    u = at.astimezone(UTC)
+    return b"\x18\x0f" + (f"{u.year:04d}{u.month:02d}{u.day:02d}{u.hour:02d}{u.minute:02d}{u.second:02d}Z"
+                           ).encode("ascii")
+
+
 def encode_tbs_sign_v4(*, seal_der: bytes, signing_time: datetime, data_hash: bytes, property_info: str,
                        version: int = 4, ext_datas: tuple[ExtData, ...] = ()) -> bytes:
-    """DER ``TBS_Sign`` v4 embedding ``seal_der`` byte for byte: the bytes the signer signs."""
+    """DER ``TBS_Sign`` v4 embedding ``seal_der`` byte for byte: the bytes the signer signs.
+
+    Written directly (``INTEGER``, the seal, ``GeneralizedTime``, ``BIT STRING``, ``IA5String``):
+    the same bytes asn1crypto produces for these values (checked in ``tests/test_ses_fast_encoding.py``),
+    without building an object per field for every signature.
+    """
     if not property_info.isascii() or len(property_info) > MAX_PROPERTY_INFO_CHARS:
         raise BadInputError("propertyInfo must be ASCII (IA5String) and at most "
                             f"{MAX_PROPERTY_INFO_CHARS} characters", message_zh="原文属性必须为 ASCII 字符",
                             field="property_info")
     parts = [
-        _tlv(core.Integer(version)),
+        _tlv(core.Integer(version)) if not 0 <= version < 0x80 else bytes((0x02, 0x01, version)),
         seal_der,
-        _tlv(_gtime(signing_time)),
-        _tlv(core.OctetBitString(data_hash)),
-        _tlv(core.IA5String(property_info)),
+        _gtime_tlv(signing_time),
+        _der(0x03, b"\x00" + data_hash),
+        _der(0x16, property_info.encode("ascii")),
     ]
     if ext_datas:
         inner = _tlv(_ext_asn1(ext_datas))
@@ -907,12 +932,12 @@ def encode_ses_signature_v4(*, tbs_der: bytes, signer_cert_der: bytes, signature
     """DER ``SES_Signature`` v4 (``timeStamp`` as ``[0]`` EXPLICIT BIT STRING, as ofdrw writes it)."""
     parts = [
         tbs_der,
-        _tlv(core.OctetString(signer_cert_der)),
-        _tlv(core.ObjectIdentifier(signature_algorithm)),
-        _tlv(core.OctetBitString(signature)),
+        _der(0x04, signer_cert_der),
+        _oid_tlv(signature_algorithm),
+        _der(0x03, b"\x00" + signature),
     ]
     if timestamp is not None:
-        inner = _tlv(core.OctetBitString(timestamp))
+        inner = _der(0x03, b"\x00" + timestamp)
         parts.append(b"\xa0" + _len_prefix(len(inner)) + inner)
     return _der_sequence(*parts)
 
