@@ -5,6 +5,8 @@
 (2) A PDF with six signed revisions (sign, then five incremental signatures): esign vs pyHanko's
     default validation (``validate_pdf_signature`` per signature, default diff policy, one reader).
     Target: pyHanko / ours >= 2, with the same verdict for every signature.
+(3) The same on a 10-page form (where the reverse-reference index grows with the document).
+Then one verification of (2) is broken down into steps on both sides (wall clock, by wrapping).
 
 Run from the project root: ``.venv/bin/python bench/bench_pdf_verify.py [--rounds N] [--no-write]``.
 """
@@ -54,19 +56,87 @@ def ours(data: bytes, pki) -> list[bool]:  # type: ignore[no-untyped-def]
     return [s.indication is Indication.TOTAL_PASSED for s in rep.signatures]
 
 
-def _time(fn, rounds: int, inner: int) -> float:  # type: ignore[no-untyped-def]
-    samples = []
+def _time_pair(fa, fb, rounds: int, inner: int) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """Median seconds per call of ``fa`` and ``fb``, alternating them round by round (drift hits both)."""
+    samples: tuple[list[float], list[float]] = ([], [])
     for _ in range(rounds):
-        t0 = time.perf_counter()
-        for _ in range(inner):
+        for fn, out in ((fa, samples[0]), (fb, samples[1])):
+            t0 = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            out.append((time.perf_counter() - t0) / inner)
+    return statistics.median(samples[0]), statistics.median(samples[1])
+
+
+def _breakdown(data: bytes, pki) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:  # type: ignore[no-untyped-def]
+    """Wall-clock time per step of one verification (median of 5), by wrapping the named functions."""
+    import pyhanko.pdf_utils.generic as ph_generic
+    import pyhanko.sign.validation.generic_cms as ph_cms
+    from pyhanko.sign.diff_analysis.policies import StandardDiffPolicy
+
+    import verifier._pdf_read as vread
+    import verifier.pdf as vpdf
+    from verifier._pdf_diff import DiffEngine
+
+    acc: dict[str, float] = {}
+
+    def wrap(owner, name, label, is_async=False):  # type: ignore[no-untyped-def]
+        fn = getattr(owner, name)
+        if is_async:
+            async def w(*a, **k):  # type: ignore[no-untyped-def]
+                t = time.perf_counter()
+                try:
+                    return await fn(*a, **k)
+                finally:
+                    acc[label] = acc.get(label, 0.0) + time.perf_counter() - t
+        else:
+            def w(*a, **k):  # type: ignore[no-untyped-def]
+                t = time.perf_counter()
+                try:
+                    return fn(*a, **k)
+                finally:
+                    acc[label] = acc.get(label, 0.0) + time.perf_counter() - t
+        setattr(owner, name, w)
+        return owner, name, fn
+
+    def run(fn, labels):  # type: ignore[no-untyped-def]
+        rows: dict[str, list[float]] = {lb: [] for lb in ("total", *labels)}
+        for _ in range(5):
+            acc.clear()
+            t = time.perf_counter()
             fn()
-        samples.append((time.perf_counter() - t0) / inner)
-    return statistics.median(samples)
+            rows["total"].append(time.perf_counter() - t)
+            for lb in labels:
+                rows[lb].append(acc.get(lb, 0.0))
+        return [(lb, statistics.median(v) * 1000) for lb, v in rows.items()]
+
+    mine = [
+        (vpdf, "_run_async", "pyHanko CMS/path validation per signature + proof of existence", False),
+        (DiffEngine, "revision_diff", "difference analysis (5 revisions)", False),
+        (vread._BoundedHistorical, "_index", "  of which: reverse-reference index", False),
+        (vpdf, "pades_levels", "PAdES level per signature", False),
+        (vpdf, "_prepare", "signature dictionaries, CMS parse, coverage", False),
+    ]
+    theirs = [
+        (ph_cms, "cms_basic_validation", "CMS/path validation (`cms_basic_validation`)", True),
+        (StandardDiffPolicy, "review_file", "difference analysis (`review_file`, 15 diffs)", False),
+        (ph_generic, "read_hex_string_from_stream", "hex strings (`/Contents`)", False),
+    ]
+    out = []
+    for steps, fn in ((mine, lambda: ours(data, pki)), (theirs, lambda: pyhanko_validate(data, pki))):
+        saved = [wrap(owner, name, label, is_async) for owner, name, label, is_async in steps]
+        try:
+            out.append(run(fn, [label for _, _, label, _ in steps]))
+        finally:
+            for owner, name, fn0 in saved:
+                setattr(owner, name, fn0)
+    ours_rows, ph_rows = out
+    return ours_rows, ph_rows
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     logging.disable(logging.WARNING)
@@ -79,42 +149,63 @@ def main() -> None:
     assert v_ours == v_ph, (v_ours, v_ph)
     vb_ours, vb_ph = ours(six_big, pki), pyhanko_validate(six_big, pki)
     assert vb_ours == vb_ph, (vb_ours, vb_ph)
-    # Interleave the two sides per round so drift hits both equally.
-    t1_ours = _time(lambda: ours(one, pki), args.rounds, 20)
-    t1_ph = _time(lambda: pyhanko_validate(one, pki), args.rounds, 20)
-    t6_ours = _time(lambda: ours(six, pki), args.rounds, 3)
-    t6_ph = _time(lambda: pyhanko_validate(six, pki), args.rounds, 3)
-    tb_ours = _time(lambda: ours(six_big, pki), args.rounds, 1)
-    tb_ph = _time(lambda: pyhanko_validate(six_big, pki), args.rounds, 1)
+    # The two sides alternate round by round so load from other jobs hits both alike.
+    t1_ours, t1_ph = _time_pair(lambda: ours(one, pki), lambda: pyhanko_validate(one, pki), args.rounds, 20)
+    t6_ours, t6_ph = _time_pair(lambda: ours(six, pki), lambda: pyhanko_validate(six, pki), args.rounds, 3)
+    tb_ours, tb_ph = _time_pair(lambda: ours(six_big, pki), lambda: pyhanko_validate(six_big, pki), args.rounds, 1)
+    parts_ours, parts_ph = _breakdown(six, pki)
     load = os.getloadavg()[0]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    r1, r6, rb = t1_ours / t1_ph, t6_ph / t6_ours, tb_ph / tb_ours
     lines = [
         "<!-- BEGIN pdf-verify -->",
         "## pdf-verify",
         "",
-        f"`.venv/bin/python bench/bench_pdf_verify.py --rounds {args.rounds}` — {when}, load average {load:.2f}, "
-        f"pyHanko 0.38.0, median of {args.rounds} rounds.",
+        f"`.venv/bin/python bench/bench_pdf_verify.py --rounds {args.rounds}` — {when}, load average {load:.2f} "
+        f"(2 cores shared with other jobs), pyHanko 0.38.0, median of {args.rounds} rounds, the two sides "
+        "alternating round by round.",
         "",
         "| case | esign `verify_pdf` | pyHanko | ratio | target | verdicts |",
         "|---|---|---|---|---|---|",
         f"| one-page PDF, 1 ECDSA signature | {t1_ours * 1000:.1f} ms | {t1_ph * 1000:.1f} ms "
         "(`validate_pdf_signature`, same ValidationContext) "
-        f"| ours/pyHanko = {t1_ours / t1_ph:.2f} | <= 1.2 | both valid |",
+        f"| ours/pyHanko = {r1:.2f} | <= 1.2 {'met' if r1 <= 1.2 else '**missed**'} | both valid |",
         f"| six signed revisions (6 signatures) | {t6_ours * 1000:.0f} ms | {t6_ph * 1000:.0f} ms "
         "(`validate_pdf_signature` per signature, default diff policy) "
-        f"| pyHanko/ours = {t6_ph / t6_ours:.2f} | >= 2 | same for all 6: {v_ours} |",
+        f"| pyHanko/ours = {r6:.2f} | >= 2 {'met' if r6 >= 2 else '**missed**'} | same for all 6: {v_ours} |",
         f"| 10-page form (5 text fields), six signed revisions | {tb_ours * 1000:.0f} ms "
         f"| {tb_ph * 1000:.0f} ms (same) "
-        f"| pyHanko/ours = {tb_ph / tb_ours:.2f} | >= 2 | same for all 6: {vb_ours} |",
+        f"| pyHanko/ours = {rb:.2f} | >= 2 {'met' if rb >= 2 else '**missed**'} | same for all 6: {vb_ours} |",
         "",
-        "**Target (2) is not met.** esign diffs each revision once against the latest signed revision",
-        "before it (5 diffs for 6 signatures instead of pyHanko's 15) and caches decoded object streams,",
-        "but profiling shows the cost is dominated by pyHanko's reverse-reference index",
-        "(`HistoricalResolver._load_reverse_xref_cache`, a walk of every path from the trailer to every",
-        "object), built once per *base* revision: 5 times in both designs. The saved `apply()` calls are",
-        "cheap next to it, and esign does more per signature (change description, value-replacement check).",
-        "Reaching 2x needs an incremental reverse-reference index shared across revisions (objects unchanged",
-        "between revisions keep their outgoing references); see docs/pdf-verification.md.",
+        "Where the time goes on the six-revision file (one verification, wall clock, measured after the",
+        "timed rounds by wrapping the named functions):",
+        "",
+        "| esign step | ms | pyHanko step | ms |",
+        "|---|---|---|---|",
+        *(
+            f"| {a[0]} | {a[1]:.1f} | {b[0]} | {f'{b[1]:.1f}' if b[0] else ''} |"
+            for a, b in zip(parts_ours, parts_ph + [("", 0.0)] * (len(parts_ours) - len(parts_ph)), strict=True)
+        ),
+        "",
+        "What changed (issue 4, item 2): the difference analysis answers pyHanko's reverse-reference",
+        "lookups from a *targeted* index (verifier/_pdf_read.py): only the objects a revision rewrote and",
+        "the form fields are looked up, so the walk skips every object that cannot reach them, walks a",
+        "per-object skeleton with integer ids instead of pyHanko's linked-cell paths, and is bounded by",
+        "`MAX_USAGE_PATHS` as well as the time budget; its answers equal pyHanko's full index on every",
+        "revision of the interop corpora (tests/test_pdf_verify_perf_equivalence.py, which also keeps",
+        "pyHanko's walk as the reference: `usage_index=\"full\"`). Signature `/Contents` hex strings are",
+        "decoded in one step instead of byte by byte, and certificates are parsed once per file for the",
+        "reports. Each revision is still diffed once against the latest signed revision before it.",
+        "",
+        "Target (2) on the small six-revision file: the two remaining big items are shared with pyHanko.",
+        "pyHanko's per-signature CMS/path validation (`async_validate_pdf_signature` with `skip_diff`, the",
+        "same call pyHanko's own validation makes; its cost is mostly asn1crypto name comparison while",
+        "matching the signer and ESS certificate identifiers) and the rule checks of pyHanko's diff policy,",
+        "which read and copy (`HistoricalResolver._subsume_object`) every object a revision touches, once",
+        "per revision view, as pyHanko does. The index, the part that grows with the document, is no",
+        "longer significant there (see the 10-page row). Reaching 2x on this file would mean sharing the",
+        "CMS and certificate-path work across signatures of one file (same signer, same chain) inside",
+        "pyHanko's validation, or replacing its historical-object copying.",
         "<!-- END pdf-verify -->",
     ]
     text = "\n".join(lines)

@@ -28,10 +28,11 @@ compare both on every multi-signature file (tests/test_pdf_corpus_*.py).
 from __future__ import annotations
 
 import bisect
+import logging
 from dataclasses import dataclass, field
 
-from pyhanko.pdf_utils import misc
-from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.reader import HistoricalResolver, PdfFileReader
 from pyhanko.sign.diff_analysis import (
     DEFAULT_DIFF_POLICY,
     DiffResult,
@@ -49,11 +50,12 @@ from pyhanko.sign.diff_analysis.rules.form_field_rules import (
 from pyhanko.sign.fields import FieldMDPSpec, MDPPerm
 
 from verifier._pdf_changes import Change, describe_changes, field_values, replaced_values
-from verifier._pdf_read import BudgetExceeded, Deadline
+from verifier._pdf_read import MAX_FIELD_DEPTH, MAX_FIELDS, BudgetExceeded, Deadline
 
 __all__ = ["DiffEngine", "Review", "RevisionDiff", "esign_diff_policy"]
 
 _MAX_MSG = 400
+_log = logging.getLogger(__name__)
 
 
 class _RecordingFormRule(FormUpdatingRule):
@@ -132,6 +134,42 @@ class Review:
     """Why FieldMDP was broken, if it was."""
 
 
+def _announce_usage_queries(old: HistoricalResolver, new: HistoricalResolver) -> None:
+    """Tell ``old`` which reverse-reference lookups pyHanko's rules will make, so one walk answers them.
+
+    pyHanko's policy asks for the usages of every object ``new`` rewrote, and its form rules for the
+    usages of every form field of ``old`` and of each field's indirect ``/AP`` dictionary. Anything
+    not announced is still answered exactly (by one more walk), so this only saves time.
+    """
+    expect = getattr(old, "expect_usage_queries", None)
+    if expect is None:
+        return
+    refs: set[generic.Reference] = set()
+    try:
+        refs.update(new.explicit_refs_in_revision())
+        fields = old.root["/AcroForm"]["/Fields"]
+        stack = [(f, 0) for f in fields] if isinstance(fields, generic.ArrayObject) else []
+        while stack and len(refs) < 4 * MAX_FIELDS:
+            raw, depth = stack.pop()
+            if not isinstance(raw, generic.IndirectObject) or raw.reference in refs or depth > MAX_FIELD_DEPTH:
+                continue
+            refs.add(raw.reference)
+            f = raw.get_object()
+            if not isinstance(f, generic.DictionaryObject):
+                continue
+            ap = f.raw_get("/AP") if "/AP" in f else None
+            if isinstance(ap, generic.IndirectObject):
+                refs.add(ap.reference)
+            kids = f.raw_get("/Kids") if "/Kids" in f else None
+            if isinstance(kids, generic.ArrayObject):
+                stack.extend((k, depth + 1) for k in kids)
+    except BudgetExceeded:
+        raise
+    except Exception as exc:  # a hint only: pyHanko's rules meet (and judge) whatever is broken here
+        _log.debug("usage hints incomplete: %s", type(exc).__name__)
+    expect(refs)
+
+
 class DiffEngine:
     """Per-revision difference analysis for one reader, cached."""
 
@@ -180,11 +218,13 @@ class DiffEngine:
         self.diffs_run += 1
         try:
             try:
+                _announce_usage_queries(old, new)
                 result: DiffResult | None = policy.apply(old, new)
                 rejected, unanalysable = None, False
             except SuspiciousModification as exc:
                 result, rejected, unanalysable = None, str(exc)[:_MAX_MSG], False
-            except (misc.PdfReadError, ValueError, KeyError, TypeError, AttributeError, AssertionError) as exc:
+            except (misc.PdfReadError, ValueError, KeyError, TypeError, AttributeError, AssertionError,
+                    RecursionError) as exc:  # RecursionError: objects nested deeper than Python recursion
                 result, rejected, unanalysable = None, str(exc)[:_MAX_MSG], True
             changed = frozenset(result.changed_form_fields) if result is not None else frozenset()
             try:
@@ -192,9 +232,9 @@ class DiffEngine:
                 changes = tuple(describe_changes(old, new, changed_fields=changed, replaced=list(replaced)))
             except (misc.PdfReadError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 replaced, changes = (), (Change("objects_changed", revision, f"not describable: {str(exc)[:100]}"),)
-        except BudgetExceeded:
+        except BudgetExceeded as exc:
             self._spent_out = True
-            out = RevisionDiff(base, revision, None, "time budget exhausted", out_of_budget=True)
+            out = RevisionDiff(base, revision, None, exc.reason, out_of_budget=True)
             self._cache[revision] = out
             return out
         finally:

@@ -57,7 +57,14 @@ from keys.x509 import Certificate, Crl, parse_certificate, parse_crl
 from verifier._pdf_cms import check_cms, is_sm2_cms
 from verifier._pdf_diff import DiffEngine, Review
 from verifier._pdf_level import apply_level, pades_levels
-from verifier._pdf_read import BoundedReader, Deadline, SigField, enumerate_signature_fields
+from verifier._pdf_read import (
+    BoundedReader,
+    Deadline,
+    SigField,
+    certificate_once,
+    enumerate_signature_fields,
+    new_file_memo,
+)
 from verifier._pdf_sig import (
     PastContext,
     SigVerdict,
@@ -232,6 +239,7 @@ def verify_pdf(
         pol = replace(pol, require_revocation=True)
     path_policy = replace(pol.path, require_revocation=pol.require_revocation or pol.path.require_revocation)
     # Step D1
+    new_file_memo()  # certificates parsed once per file (verifier._pdf_read.certificate_once)
     raw = _read_input(data)
     if len(raw) > MAX_PDF_BYTES:
         raise BadInputError(f"PDF larger than {MAX_PDF_BYTES >> 20} MiB", message_zh="PDF 文件过大", field="file")
@@ -556,7 +564,7 @@ def _finish(i: int, s: _Sig, engine: DiffEngine | None, pol: PdfPolicy, at: date
 
 def _cert_info(cert: Any) -> dict[str, str]:
     try:
-        c = parse_certificate(cert.dump())
+        c = certificate_once(cert.dump())
     except (EsignError, AttributeError):
         return {}
     return {
