@@ -169,6 +169,7 @@ def test_other_data_with_a_seal_is_an_ses_signature(h: Any) -> None:
     assert r.headers["x-esign-kind"] == "ses_signature"
     sig = parse_unverified_ses_signature(r.content)
     assert sig.data_hash == sm3(data) and sig.property_info == "contract.txt"
+    assert sig.timestamp is None  # only on request (tsa=true)
     report = verify_ses_signature(r.content, data=data, trust=_trust(h), at=datetime.now(UTC) + timedelta(seconds=5),
                                   intermediates=[open_region(h.settings).ca().cert])
     assert report.indication is Indication.TOTAL_PASSED, report.reason.en
@@ -187,6 +188,82 @@ def test_other_data_without_a_seal_is_cms(h: Any, detached: bool) -> None:
     assert report.indication is Indication.TOTAL_PASSED, report.reason.en
     assert (data in r.content) is not detached
     assert "cms.sign" in _audit_actions(h)
+
+
+# -- timestamps and certification ----------------------------------------------------------------------
+
+
+def test_ses_signature_with_a_service_timestamp(h: Any) -> None:
+    _seal(h, "SIGN-SES-TSA")
+    data = b"timestamped contract\n" * 20
+    r = _post(h, data, name="contract.txt", seal_id="SIGN-SES-TSA", tsa="true")
+    assert r.status_code == 200, r.text
+    sig = parse_unverified_ses_signature(r.content)
+    assert sig.timestamp is not None
+    from esign.formats.ses import parse_timestamp_imprint
+
+    imp = parse_timestamp_imprint(sig.timestamp)
+    assert imp.hash_name == "sm3" and imp.hashed_message == sm3(sig.signature)  # over the signature value
+    report = verify_ses_signature(r.content, data=data, trust=_trust(h), at=datetime.now(UTC) + timedelta(seconds=5),
+                                  intermediates=[open_region(h.settings).ca().cert])
+    assert report.indication is Indication.TOTAL_PASSED, report.reason.en
+    checks = {c.name: c.status.value for c in report.checks}
+    assert checks.get("timestamp") == "passed" and checks.get("timestamp.tsa") == "passed", checks
+    assert len(_register(h).query(seal_id="SIGN-SES-TSA")) == 1
+
+
+def test_cms_with_a_service_timestamp(h: Any) -> None:
+    from asn1crypto import cms as asn1_cms
+
+    data = b"cms payload with a timestamp"
+    r = _post(h, data, key_id=P256_KEY, tsa="true")
+    assert r.status_code == 200, r.text
+    si = asn1_cms.ContentInfo.load(r.content)["content"]["signer_infos"][0]
+    assert "signature_time_stamp_token" in {a["type"].native for a in si["unsigned_attrs"]}
+    report = verify_cms(r.content, detached_content=data, trust=_trust(h), at=datetime.now(UTC) + timedelta(seconds=5))
+    assert report.indication is Indication.TOTAL_PASSED, report.reason.en
+
+
+def test_ofd_with_a_service_timestamp(h: Any) -> None:
+    _seal(h, "SIGN-OFD-TSA")
+    r = _post(h, UNSIGNED, name="t.ofd", seal_id="SIGN-OFD-TSA", page=1, x=100, y=150, tsa="true")
+    assert r.status_code == 200, r.text
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        signed_value = next(z.read(n) for n in z.namelist() if n.endswith("SignedValue.dat"))
+    assert parse_unverified_ses_signature(signed_value).timestamp is not None
+    from verifier.ofd import verify_ofd
+
+    report = verify_ofd(r.content, trust=_trust(h), at=datetime.now(UTC) + timedelta(seconds=5),
+                        certs=[open_region(h.settings).ca().cert])
+    assert report.indication is Indication.TOTAL_PASSED, report.reason.en
+
+
+@pytest.mark.parametrize("docmdp", [1, 2, 3])
+def test_pdf_certification_signature(h: Any, docmdp: int) -> None:
+    from pyhanko.sign.fields import MDPPerm
+
+    r = _post(h, blank_pdf(), name="cert.pdf", level="b-t", certify="true", docmdp=docmdp)
+    assert r.status_code == 200, r.text
+    sig = reader(r.content).embedded_signatures[0]
+    assert sig.docmdp_level == MDPPerm(docmdp)
+    report = verify_pdf(r.content, trust=_trust(h), at=datetime.now(UTC) + timedelta(seconds=5))
+    assert report.indication is Indication.TOTAL_PASSED, report.reason.en
+    check = next(c for c in report.signatures[0].checks if c.name == "docmdp")
+    assert check.status.value == "passed" and f"P={docmdp}" in check.detail_en
+    if docmdp == 1:  # no further signature allowed: refused, nothing recorded
+        before = len(_audit_actions(h))
+        again = _post(h, r.content, name="cert.pdf", key_id=P256_KEY)
+        assert again.status_code == 409, again.text
+        assert len(_audit_actions(h)) == before
+
+
+def test_pdf_approval_signature_by_default(h: Any) -> None:
+    r = _post(h, blank_pdf(), name="approve.pdf")
+    assert r.status_code == 200, r.text
+    assert reader(r.content).embedded_signatures[0].docmdp_level is None
 
 
 # -- refusals ---------------------------------------------------------------------------------------
@@ -211,6 +288,11 @@ def _revoked_seal(h: Any) -> None:
     ("signer_not_in_seal_ofd", 403, "signer_not_in_seal"),
     ("other_region_key", 403, None),
     ("verifier_role", 403, None),
+    ("tsa_with_b_b_pdf", 400, "bad_input"),
+    ("certify_data", 400, "bad_input"),
+    ("certify_ofd", 400, "bad_input"),
+    ("docmdp_without_certify", 400, "bad_input"),
+    ("docmdp_out_of_range", 400, "bad_input"),
 ])
 def test_bad_requests_are_typed_and_record_nothing(h: Any, case: str, status: int, code: str | None) -> None:
     if case.startswith("revoked") and "SIGN-REV-1" not in {s.seal_id for s in _register(h).list(limit=500)}:
@@ -218,6 +300,8 @@ def test_bad_requests_are_typed_and_record_nothing(h: Any, case: str, status: in
     if case.startswith("signer_not_in_seal") and "SIGN-OTHER-1" not in {s.seal_id for s in _register(h).list(
             limit=500)}:
         _seal(h, "SIGN-OTHER-1", signer="")
+    if case in ("corrupt_ofd", "both_seals") and "SIGN-PDF-1" not in {s.seal_id for s in _register(h).list(limit=500)}:
+        _seal(h, "SIGN-PDF-1")  # when run on its own
     uses_before = len(_register(h).query(enterprise="91440300SIGN00001X", limit=500))
     audit_before = len(_audit_actions(h))
     r = {
@@ -235,10 +319,19 @@ def test_bad_requests_are_typed_and_record_nothing(h: Any, case: str, status: in
         "signer_not_in_seal_ofd": lambda: _post(h, UNSIGNED, seal_id="SIGN-OTHER-1", page=1, x=10, y=10),
         "other_region_key": lambda: _post(h, b"data", key_id="110000.someone"),
         "verifier_role": lambda: _post(h, b"data", role="verifier"),
+        "tsa_with_b_b_pdf": lambda: _post(h, blank_pdf(), tsa="true"),
+        "certify_data": lambda: _post(h, b"data", certify="true"),
+        "certify_ofd": lambda: _post(h, UNSIGNED, certify="true", docmdp=1),
+        "docmdp_without_certify": lambda: _post(h, blank_pdf(), docmdp=1),
+        "docmdp_out_of_range": lambda: _post(h, blank_pdf(), certify="true", docmdp=4),
     }[case]()
     assert r.status_code == status, r.text
     if code is not None:
         assert r.json()["code"] == code, r.text
+    field = {"tsa_with_b_b_pdf": "tsa", "certify_data": "certify", "certify_ofd": "certify",
+             "docmdp_without_certify": "docmdp", "docmdp_out_of_range": "docmdp"}.get(case)
+    if field is not None:
+        assert r.json().get("field") == field, r.text
     assert len(_register(h).query(enterprise="91440300SIGN00001X", limit=500)) == uses_before
     assert len(_audit_actions(h)) == audit_before
 

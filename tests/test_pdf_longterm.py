@@ -2,8 +2,10 @@
 
 Signed with esign's own signer and TSA (tests.test_pdf_sign fixtures); checked through
 verifier.pdf.verify_pdf with no network and a moved clock, then once through ``esign verify`` and
-once through ``POST /v1/verify``. The SM2 path proves existence with its signature timestamp;
-the standard algorithms (pyHanko path) also chain document timestamps (verifier._pdf_sig S6a).
+once through ``POST /v1/verify``. Both paths -- SM2 (our own path and CRL checks) and the standard
+algorithms (pyHanko) -- prove existence with signature timestamps and chained document timestamps
+(verifier._pdf_sig S6a); document timestamps' TSA certificates are checked against the revocation
+data at hand even when revocation is not required.
 """
 
 from __future__ import annotations
@@ -259,3 +261,160 @@ def test_http_verify_lt_years_later(pki, pdf, tmp_path: Path) -> None:  # type: 
         assert "proven by its signature timestamp" in path["detail_en"]
         rep = post(bb)
         assert rep["indication"] == "INDETERMINATE" and rep["sub_indication"] == "OUT_OF_BOUNDS_NO_POE"
+
+
+# -- document timestamps: revocation checked whenever revocation data is at hand ------------------------
+
+
+def _revoked_tsa(p, *, revoked_at: datetime, clock: object) -> object:  # type: ignore[no-untyped-def]
+    """A TSA (P-256, five years) whose certificate the CA revoked at ``revoked_at`` (no CRL distribution point)."""
+    from esign.tsa import PyHankoLocalTimeStamper, TimeStampAuthority
+
+    key = generate_key("p256")
+    cert = p.ca.issue(subject={"C": "CN", "CN": f"revoked TSA {revoked_at:%Y%m%d%H%M%S}"}, profile="timestamping",
+                      public_key=key.public_key(), at=AT - timedelta(hours=1)).der
+    assert parse_certificate(cert).asn1.crl_distribution_points_value is None  # soft-fail would skip it
+    p.ca.revoke(parse_certificate(cert).serial, reason="key_compromise", at=revoked_at)
+    return PyHankoLocalTimeStamper(TimeStampAuthority(key=key, cert_der=cert, chain=p.chain,
+                                                      policy_oid="1.2.156.112233.1.1", clock=clock))
+
+
+def test_revoked_document_timestamp_tsa_is_no_proof_of_existence(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    when = AT + timedelta(hours=1)
+    tsa = _revoked_tsa(pki, revoked_at=AT - timedelta(minutes=30), clock=TickingClock(when))
+    bb = pki.sign(pdf, "p256", level="b-b")
+    # The DSS holds the CRLs of the signing day, issued before the TSA was revoked.
+    lta = extend_pdf(bb, level="lta", timestamper=tsa, validation_data=pki.crls, at=when)
+    # Without current revocation data the document timestamp is the signature's proof of existence ...
+    blind = verify_pdf(lta, trust=_trust(pki), at=LATER)
+    assert blind.indication is Indication.TOTAL_PASSED, blind.reason.en
+    # ... with the CA's current CRL (revocation not required by the policy) it proves nothing, and says why.
+    for at in (when + timedelta(hours=1), LATER):
+        r = verify_pdf(lta, trust=_trust(pki), at=at, crls=_crls_at(pki, at))
+        assert r.indication is not Indication.TOTAL_PASSED, r.reason.en
+        doc_ts = r.signatures[1]
+        assert doc_ts.signer["type"] == "DocTimeStamp" and doc_ts.indication is not Indication.TOTAL_PASSED
+        path = _check(r, "certificate_path", index=1)
+        assert path.status is not CheckStatus.PASSED and "revoked" in path.detail_en, path.detail_en
+    sig = r.signatures[0]
+    assert sig.sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE, sig.reason.en
+
+
+# -- SM2 years later: the same proofs of existence through our own path and CRL checks ------------------
+
+
+@pytest.mark.parametrize("level", ["b-lt", "b-lta"])
+def test_sm2_lt_and_lta_pass_years_later_offline(pki, pdf, level: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    data = pki.sign(pdf, "sm2", level=level)
+    now = verify_pdf(data, trust=_trust(pki), at=AT + timedelta(minutes=30))
+    assert now.indication is Indication.TOTAL_PASSED, now.reason.en
+    assert "valid at the validation time" in _check(now, "certificate_path").detail_en
+    for strict in (False, True):
+        later = verify_pdf(data, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=strict)
+        assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+        path = _check(later, "certificate_path")
+        assert "not at the validation time" in path.detail_en and "proven by its signature timestamp" in path.detail_en
+        assert _check(later, "timestamp").status is CheckStatus.PASSED
+        assert [s.signer["type"] for s in later.signatures] == ["Sig", "DocTimeStamp"][: 2 if level == "b-lta" else 1]
+
+
+def test_sm2_crls_issued_after_the_proven_time_count_until_expiry(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    bt = pki.sign(pdf, "sm2", level="b-t")  # no revocation data in the file
+    # CRLs of three years on were issued after the signer certificate expired: they say nothing about it.
+    late = verify_pdf(bt, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=True)
+    assert late.indication is Indication.INDETERMINATE, late.reason.en
+    assert _check(late, "certificate_path").status is CheckStatus.INDETERMINATE
+    # A CRL issued a day after the signature timestamp (before the expiry) tells the status at its time.
+    day_after = _crls_at(pki, AT + timedelta(days=1))
+    ok = verify_pdf(bt, trust=_trust(pki), at=LATER, crls=[*_crls_at(pki, LATER), *day_after],
+                    require_revocation=True)
+    assert ok.indication is Indication.TOTAL_PASSED, ok.reason.en
+    assert "not at the validation time" in _check(ok, "certificate_path").detail_en
+
+
+def test_sm2_expired_signature_tsa_is_proven_by_the_document_timestamp(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    short = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(AT), days=400)  # expires before LATER
+    lt = pki.sign(pdf, "sm2", level="b-lt", timestamper=short)
+    when = AT + timedelta(hours=1)
+    archive = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when))
+    lta = extend_pdf(lt, level="lta", timestamper=archive, validation_data=pki.fresh_crls(when), at=when)
+    # Without a document timestamp nothing proves the signature timestamp once its TSA has expired.
+    bare = verify_pdf(lt, trust=_trust(pki), at=LATER)
+    assert bare.indication is Indication.INDETERMINATE, bare.reason.en
+    assert _check(bare, "timestamp").status is CheckStatus.INDETERMINATE
+    for strict in (False, True):
+        later = verify_pdf(lta, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=strict)
+        assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+        ts = _check(later, "timestamp")
+        assert ts.status is CheckStatus.PASSED and "proven by a later document timestamp" in ts.detail_en
+        assert "itself proven by a later document timestamp" in _check(later, "certificate_path").detail_en
+
+
+def test_sm2_without_signature_timestamp_is_proven_by_the_document_timestamp(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    bb = pki.sign(pdf, "sm2", level="b-b")
+    when = AT + timedelta(hours=1)
+    lta = extend_pdf(bb, level="lta", timestamper=_tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when)),
+                     validation_data=pki.fresh_crls(when), at=when)
+    later = verify_pdf(lta, trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+    assert "proven by a later document timestamp" in _check(later, "certificate_path").detail_en
+    assert verify_pdf(bb, trust=_trust(pki), at=LATER).indication is Indication.INDETERMINATE
+
+
+def test_sm2_revoked_before_the_proven_time_fails(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    key, cert = pki.issue("sm2")
+    pki.ca.revoke(parse_certificate(cert).serial, reason="key_compromise", at=AT - timedelta(minutes=30))
+    revoking = ValidationData(certs=tuple(pki.chain), crls=(pki.ca.issue_crl(at=AT - timedelta(minutes=10)),
+                                                             pki.region.root.issue_crl(at=AT - timedelta(minutes=10))))
+    bt = pki.sign(pdf, signer=(key, cert), level="b-t")
+    lta = extend_pdf(bt, level="lta", timestamper=pki.tsa, validation_data=revoking, at=AT + timedelta(minutes=20))
+    for at in (AT + timedelta(hours=1), LATER):
+        r = verify_pdf(lta, trust=_trust(pki), at=at)
+        assert r.indication is Indication.TOTAL_FAILED, r.reason.en
+        assert r.signatures[0].sub_indication is SubIndication.REVOKED
+        assert "revoked before the earliest time" in _check(r, "certificate_path").detail_en
+
+
+def test_sm2_revoked_after_the_proven_time_passes(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    key, cert = pki.issue("sm2")
+    bt = pki.sign(pdf, signer=(key, cert), level="b-t")
+    pki.ca.revoke(parse_certificate(cert).serial, reason="superseded", at=AT + timedelta(days=1))
+    when = AT + timedelta(days=2)
+    lta = extend_pdf(bt, level="lta", timestamper=_tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when)),
+                     validation_data=pki.fresh_crls(when), at=when)
+    soon = verify_pdf(lta, trust=_trust(pki), at=when + timedelta(hours=1))
+    assert soon.indication is Indication.TOTAL_PASSED, soon.reason.en  # REVOKED now, cured by the timestamp
+    later = verify_pdf(lta, trust=_trust(pki), at=LATER, require_revocation=True, crls=_crls_at(pki, LATER))
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+
+
+def test_tampered_sm2_lta_fails_later(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    data = bytearray(pki.sign(pdf, "sm2", level="b-lta"))
+    i = data.index(b"(Page 2)")
+    data[i + 1] = ord("X")
+    later = verify_pdf(bytes(data), trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.TOTAL_FAILED
+    assert later.signatures[0].sub_indication is SubIndication.HASH_FAILURE
+    assert later.signatures[1].indication is Indication.TOTAL_FAILED  # the document timestamp covers it too
+
+
+def test_sm2_broken_signature_timestamp_fails(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from asn1crypto import cms as asn1_cms
+
+    from tests.test_pdf_sign import reader
+
+    data = pki.sign(pdf, "sm2", level="b-t")
+    signed_data = asn1_cms.ContentInfo.load(reader(data).embedded_signatures[0].pkcs7_content)["content"]
+    attrs = signed_data["signer_infos"][0]["unsigned_attrs"]
+    token = next(a["values"][0] for a in attrs if a["type"].dotted == "1.2.840.113549.1.9.16.2.14")
+    imprint = token["content"]["encap_content_info"]["content"].parsed["message_imprint"]["hashed_message"].native
+    hexed = imprint.hex().encode()
+    pos = data.lower().index(hexed)  # inside /Contents, outside the signed byte ranges
+    broken = bytearray(data)
+    broken[pos] = ord("0") if broken[pos] != ord("0") else ord("1")  # the timestamp no longer covers the signature
+    r = verify_pdf(bytes(broken), trust=_trust(pki), at=AT + timedelta(minutes=30))
+    assert r.indication is Indication.TOTAL_FAILED, r.reason.en
+    ts = _check(r, "timestamp")
+    assert ts.status is CheckStatus.FAILED and "broken" in ts.detail_en
+    assert r.signatures[0].sub_indication is SubIndication.SIG_CRYPTO_FAILURE
+    assert _check(r, "signature_value").status is CheckStatus.PASSED  # the signature itself is intact

@@ -18,7 +18,9 @@ Steps per signature (tagged ``# Step S<n>`` here and in :mod:`verifier.pdf`):
       proof of existence (POE) and the path is validated again at the proven time, offline,
       from the revocation data in the file (DSS, CMS) and passed in. Document timestamps chain
       POE backwards: each one valid now, or proven by a later one, lets the timestamps it covers
-      be checked at its own time (see :func:`prove_existence`).
+      be checked at its own time (see :func:`prove_existence`). The SM2 path (:func:`sm2_checks`)
+      applies the same rules with our own path and CRL checks (retroactive CRLs as
+      :func:`verifier._revocation.tells_status_at` allows).
   S7. Signature policy identifier and seed-value constraints.
   S8. Changes after signing (see :mod:`verifier._pdf_diff`), DocMDP and FieldMDP.
 """
@@ -41,9 +43,11 @@ from pyhanko.sign.validation.status import DocumentTimestampStatus, PdfSignature
 from pyhanko_certvalidator import ValidationContext
 
 from keys.errors import EsignError
-from keys.x509 import Certificate, Crl, parse_certificate
+from keys.x509 import Certificate, Crl
 from verifier._pdf_cms import CmsCheck
 from verifier._pdf_diff import Review
+from verifier._pdf_read import certificate_once
+from verifier._revocation import RevocationData, tells_status_at
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.report import ChainElement, Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 
@@ -116,6 +120,9 @@ class SigVerdict:
     """First INDETERMINATE."""
     proof: PastProof | None = None
     """Set by :func:`prove_existence` when the status was re-validated at a proven earlier time."""
+    covered_by: tuple[datetime, ...] = ()
+    """Proven times of the document timestamps after this signature, earliest first (set by
+    :func:`prove_existence` for the signatures :func:`sm2_checks` validates)."""
 
     def ok(self, name: str, en: str, zh: str) -> None:
         """Record a passed check."""
@@ -186,7 +193,7 @@ def chain_from_asn1(path: Sequence[asn1_x509.Certificate]) -> tuple[ChainElement
     certs = [c for c in path if isinstance(c, asn1_x509.Certificate)]
     for i, c in enumerate(reversed(certs)):
         try:
-            out.append(_element(parse_certificate(c.dump()), i == len(certs) - 1))
+            out.append(_element(certificate_once(c.dump()), i == len(certs) - 1))
         except EsignError:
             continue
     return tuple(out)
@@ -477,7 +484,7 @@ class PastContext:
 
         def keep(item: Any) -> bool:
             when = issued(item)
-            return when is not None and (cutoff is None or when <= cutoff)
+            return when is not None and (cutoff is None or tells_status_at(when, at=moment, not_after=cutoff))
 
         return ValidationContext(
             trust_roots=list(self.trust_roots),
@@ -524,6 +531,11 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
     proven: dict[int, datetime] = {}  # signed revision of a document timestamp -> its proven genTime
     for d in sorted((s for s in usable if s.kind == "/DocTimeStamp"), key=rev, reverse=True):
         st = d.status
+        if _trusted(st) and not ctx.require_revocation and (ctx.crls or ctx.ocsps):
+            # Revocation data is at hand but soft-fail may have skipped the TSA (see _validate_sig).
+            now = await _validate_ts(d, ctx, at, None)
+            if now.revocation_details is not None:
+                d.status = st = now
         if _trusted(st):
             if st.timestamp <= at:
                 proven[rev(d)] = st.timestamp
@@ -531,8 +543,7 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
         later = sorted(t for r, t in proven.items() if r > rev(d))
         if not _curable(st.trust_problem_indic) or not later:
             continue
-        past = await async_validate_pdf_timestamp(d.emb, ctx.at(later[0], cutoff=_not_after(d.emb.signer_cert)),
-                                                  skip_diff=True)
+        past = await _validate_ts(d, ctx, later[0], _not_after(d.emb.signer_cert))
         if _trusted(past) and past.timestamp <= later[0]:
             d.status = past
             d.verdict.proof = PastProof(later[0], "proven by a later document timestamp", "由后续文档时间戳证明")
@@ -541,6 +552,9 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
         if s.kind != "/Sig":
             continue
         await _prove_signature(s, ctx=ctx, at=at, proven=proven, rev=rev(s))
+    for s in sigs:  # signatures we check ourselves (SM2): sm2_checks takes it from here
+        if s.emb is not None and s.own_cms and s.kind == "/Sig":
+            s.verdict.covered_by = tuple(sorted(t for r, t in proven.items() if r > rev(s)))
 
 
 _OCSP_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)
@@ -587,6 +601,14 @@ async def _validate_sig(s: Any, ctx: PastContext, moment: datetime, cutoff: date
     soft = await async_validate_pdf_signature(s.emb, ctx.at(moment, cutoff=cutoff, strict=False), skip_diff=True,
                                               key_usage_settings=SIGNER_KEY_USAGE)
     return soft, False
+
+
+async def _validate_ts(d: Any, ctx: PastContext, moment: datetime, cutoff: datetime | None) -> Any:
+    """The document timestamp validated at ``moment``, revocation looked at first as in :func:`_validate_sig`."""
+    strict = await async_validate_pdf_timestamp(d.emb, ctx.at(moment, cutoff=cutoff, strict=True), skip_diff=True)
+    if ctx.require_revocation or _trusted(strict) or strict.revocation_details is not None:
+        return strict
+    return await async_validate_pdf_timestamp(d.emb, ctx.at(moment, cutoff=cutoff, strict=False), skip_diff=True)
 
 
 async def _prove_signature(s: Any, *, ctx: PastContext, at: datetime, proven: Mapping[int, datetime],
@@ -655,7 +677,18 @@ def sm2_checks(
     crls: Sequence[Crl],
     policy: PathPolicy,
 ) -> tuple[tuple[ChainElement, ...], str | None]:
-    """Steps S4-S6 for signatures we check ourselves (SM2, adbe.pkcs7.sha1)."""
+    """Steps S4-S6a for signatures we check ourselves (SM2, adbe.pkcs7.sha1).
+
+    S5 validates the signer's path at ``at`` with our own path and CRL checks. S6: a signature
+    timestamp must be an intact token over the signature value (else TOTAL_FAILED) from a TSA
+    whose path validates (else INDETERMINATE), at ``at`` or at the time of a later proven
+    document timestamp (``v.covered_by``, from :func:`prove_existence`). S6a, as on the pyHanko
+    path: when the signer's path fails only for a time reason (expired, revoked, revocation data
+    out of date), the earliest proof of existence -- the signature timestamp, or failing that the
+    first proven document timestamp after the signature -- is the time the path is validated at
+    again, with CRLs issued after it accepted up to each certificate's notAfter
+    (:meth:`RevocationData.for_past`). Revoked at that time: TOTAL_FAILED / REVOKED.
+    """
     v.checks.extend(cc.checks)
     if cc.failure is not None:
         ind, sub = cc.failure
@@ -665,34 +698,49 @@ def sm2_checks(
         elif ind is Indication.INDETERMINATE and v.indeterminate is None:
             v.indeterminate = (sub, last.detail_en, last.detail_zh)
         return (), None
-    assert cc.signer is not None
-    path = validate_path(
-        cc.signer,
-        trust=trust,
-        at=at,
-        intermediates=[*cc.certs, *intermediates],
-        crls=crls,
-        policy=policy,
-        artefact="pdf-signature",
-    )
-    poe_time = None
-    if not path.passed and path.sub_indication in _TIME_BOUND and cc.timestamp_token is not None:
-        # Step S6a: a signature timestamp that verifies now proves the signature existed at its
-        # genTime (ETSI EN 319 102-1 §5.6.2.4); validate the signer's path at that time instead.
-        poe_time = _proven_time(cc, trust=trust, at=at, crls=crls, policy=policy)
-        if poe_time is not None:
-            past = validate_path(cc.signer, trust=trust, at=poe_time, intermediates=[*cc.certs, *intermediates],
-                                 crls=crls, policy=policy, artefact="pdf-signature")
-            if past.passed:
-                path = past
-            else:
-                poe_time = None
-    if path.passed:
-        when = "the validation time" if poe_time is None else f"{poe_time:%Y-%m-%d %H:%M:%S}Z, proven by its timestamp"
+    signer = cc.signer
+    assert signer is not None
+    certs = [*cc.certs, *intermediates]
+
+    def path_at(when: datetime, *, past: bool) -> ValidationReport:
+        return validate_path(signer, trust=trust, at=when, intermediates=certs,
+                             crls=RevocationData.for_past(crls) if past else crls, policy=policy,
+                             artefact="pdf-signature")
+
+    path = path_at(at, past=False)
+    st = _Sm2Stamp.check(cc, trust=trust, at=at, crls=crls, policy=policy, certs=certs, covering=v.covered_by)
+    poe, how_en, how_zh = st.poe()
+    if poe is None and cc.timestamp_token is None and v.covered_by:
+        poe, how_en, how_zh = v.covered_by[0], "proven by a later document timestamp", "由后续文档时间戳证明"
+    proven_at = None
+    revoked_at_poe: ValidationReport | None = None
+    if not path.passed and path.sub_indication in _TIME_BOUND and poe is not None:
+        past = path_at(poe, past=True)
+        if past.passed:
+            path, proven_at = past, poe
+        elif past.sub_indication is SubIndication.REVOKED:
+            revoked_at_poe = past
+    n = len(path.chain)
+    if revoked_at_poe is not None:
+        assert poe is not None
+        v.bad(
+            Indication.TOTAL_FAILED,
+            SubIndication.REVOKED,
+            "certificate_path",
+            f"the certificate was revoked before the earliest time the signature is proven to exist "
+            f"({poe:%Y-%m-%d %H:%M:%S}Z, {how_en}): {revoked_at_poe.reason.en}",
+            f"证书在签名被证明存在的最早时间（{poe:%Y-%m-%d %H:%M:%S}Z）之前已被吊销：{revoked_at_poe.reason.zh}",
+        )
+    elif path.passed and proven_at is None:
+        v.ok("certificate_path", f"path of {n} certificate(s) to a trust anchor, valid at the validation time",
+             f"已验证长度为 {n} 的证书路径")
+    elif path.passed:
         v.ok(
             "certificate_path",
-            f"path of {len(path.chain)} certificate(s) to a trust anchor, valid at {when}",
-            f"已验证长度为 {len(path.chain)} 的证书路径",
+            f"path of {n} certificate(s) to a trust anchor, valid at {proven_at:%Y-%m-%d %H:%M:%S}Z "
+            f"(not at the validation time), {how_en}; revocation status at that time from the file's and the "
+            "given CRLs",
+            f"已验证长度为 {n} 的证书路径，在 {proven_at:%Y-%m-%d %H:%M:%S}Z 有效（{how_zh}）",
         )
     elif path.sub_indication is SubIndication.EXPIRED:
         # Expired now, and nothing proves the signature existed while it was valid: ETSI gives
@@ -714,36 +762,110 @@ def sm2_checks(
             f"the signer certificate could not be validated: {path.reason.en}",
             f"签名证书验证未通过：{path.reason.zh}",
         )
-    if poe_time is not None:
-        v.ok("timestamp", f"the signature timestamp verifies and proves existence at {poe_time:%Y-%m-%d %H:%M:%S}Z",
-             "签名时间戳验证通过，证明签名在该时间之前已存在")
-    elif cc.has_timestamp:
-        v.skip(
-            "timestamp",
-            "a signature timestamp is present but was not needed or could not prove an earlier time: "
-            "the certificate path was validated at the validation time",
-            "存在签名时间戳但未用于证明更早的时间：证书路径按验证时间校验",
-        )
+    st.report_to(v, proven_at=proven_at)
     return path.chain, path.trust_anchor
 
 
-#: Path failures that an earlier proof of existence can cure.
-_TIME_BOUND = frozenset({SubIndication.EXPIRED, SubIndication.OUT_OF_BOUNDS_NO_POE})
+#: Path failures (our checker) that validating at an earlier, proven time can cure.
+_TIME_BOUND = frozenset({
+    SubIndication.EXPIRED,
+    SubIndication.OUT_OF_BOUNDS_NO_POE,
+    SubIndication.REVOKED,
+    SubIndication.TRY_LATER,
+    SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE,
+})
 
 
-def _proven_time(cc: CmsCheck, *, trust: TrustStore, at: datetime, crls: Sequence[Crl],
-                 policy: PathPolicy) -> datetime | None:
-    """genTime of the signature timestamp if the token verifies at ``at`` over the signature value."""
-    from keys.errors import EsignError
-    from verifier.tsp import verify_timestamp_token
+@dataclass
+class _Sm2Stamp:
+    """The signature timestamp of a signature we check ourselves, verified now or at a document timestamp's time."""
 
-    assert cc.timestamp_token is not None
-    try:
-        res = verify_timestamp_token(cc.timestamp_token, data=cc.signature_value, trust=trust, at=at, crls=crls,
-                                     policy=policy, extra_certs=cc.certs)
-    except EsignError:
-        return None
-    return res.gen_time if res.report.passed else None
+    token: bytes | None
+    now: Any = None
+    """:class:`verifier.tsp.TimestampVerification` at the validation time (None: not a token at all)."""
+    past: Any = None
+    """The same at the first proven document timestamp after the signature, when needed and it passed."""
+    checked_at: datetime | None = None
+    """That document timestamp's proven time."""
+    at: datetime | None = None
+
+    @classmethod
+    def check(cls, cc: CmsCheck, *, trust: TrustStore, at: datetime, crls: Sequence[Crl], policy: PathPolicy,
+              certs: Sequence[Certificate], covering: Sequence[datetime]) -> _Sm2Stamp:
+        """Verify the token at ``at``; if its TSA fails there for a time reason, at ``covering[0]``."""
+        out = cls(cc.timestamp_token, at=at)
+        if cc.timestamp_token is None:
+            return out
+
+        def verify(when: datetime, revinfo: Sequence[Crl]) -> Any:
+            from verifier.tsp import verify_timestamp_token
+
+            try:
+                return verify_timestamp_token(cc.timestamp_token or b"", data=cc.signature_value, trust=trust, at=when,
+                                              crls=revinfo, policy=policy, extra_certs=certs)
+            except EsignError:
+                return None
+
+        out.now = verify(at, crls)
+        if out.broken or out.valid_now or not covering or out.now.report.sub_indication not in _TIME_BOUND:
+            return out
+        past = verify(covering[0], RevocationData.for_past(crls))
+        if past is not None and past.passed and past.gen_time <= covering[0]:
+            out.past, out.checked_at = past, covering[0]
+        return out
+
+    @property
+    def broken(self) -> bool:
+        """A token that is not intact: unreadable, not over the signature value, or failing before its TSA path."""
+        if self.token is None:
+            return False
+        return self.now is None or not (self.now.passed or any(c.name.startswith("tsa_path.")
+                                                               for c in self.now.report.checks))
+
+    @property
+    def valid_now(self) -> bool:
+        """Valid and trusted at the validation time."""
+        return bool(self.now is not None and self.now.passed and self.at is not None and self.now.gen_time <= self.at)
+
+    def poe(self) -> tuple[datetime | None, str, str]:
+        """(genTime, how in English, how in Chinese) when the token proves existence, else (None, "", "")."""
+        if self.valid_now:
+            return self.now.gen_time, "proven by its signature timestamp", "由签名时间戳证明"
+        if self.past is not None:
+            return (self.past.gen_time, "proven by its signature timestamp, itself proven by a later document "
+                    "timestamp", "由签名时间戳证明（该时间戳由后续文档时间戳证明）")
+        return None, "", ""
+
+    def report_to(self, v: SigVerdict, *, proven_at: datetime | None) -> None:
+        """Step S6: the ``timestamp`` check."""
+        if self.token is None:
+            return
+        if self.broken:
+            why = "not an RFC 3161 time-stamp token" if self.now is None else self.now.report.reason.en
+            v.bad(Indication.TOTAL_FAILED, SubIndication.SIG_CRYPTO_FAILURE, "timestamp",
+                  f"the signature timestamp is broken: {why}", "签名时间戳无效")
+            return
+        gen = self.now.gen_time
+        if self.valid_now and proven_at is not None:
+            v.ok("timestamp", f"the signature timestamp verifies and proves existence at {gen:%Y-%m-%d %H:%M:%S}Z",
+                 "签名时间戳验证通过，证明签名在该时间之前已存在")
+        elif self.valid_now:
+            v.ok("timestamp", f"signature timestamp {gen:%Y-%m-%d %H:%M:%SZ}, valid and trusted",
+                 "签名时间戳有效且受信任")
+        elif self.past is not None:
+            assert self.checked_at is not None
+            v.ok("timestamp",
+                 f"signature timestamp {gen:%Y-%m-%d %H:%M:%SZ}, valid; its TSA certificate was valid at "
+                 f"{self.checked_at:%Y-%m-%d %H:%M:%SZ}, proven by a later document timestamp",
+                 "签名时间戳有效；其时间戳机构证书在后续文档时间戳证明的时间有效")
+        else:
+            sub = self.now.report.sub_indication or SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+            sub = {SubIndication.EXPIRED: SubIndication.OUT_OF_BOUNDS_NO_POE,
+                   SubIndication.REVOKED: SubIndication.REVOKED_NO_POE}.get(sub, sub)
+            v.bad(Indication.INDETERMINATE, sub, "timestamp",
+                  f"the signature timestamp ({gen:%Y-%m-%d %H:%M:%SZ}) is intact but its TSA could not be validated "
+                  f"at the validation time, and no later document timestamp proves it: {self.now.report.reason.en}",
+                  "签名时间戳完整，但时间戳机构证书在验证时间无法通过验证，且没有后续文档时间戳证明")
 
 
 def modification_checks(

@@ -10,6 +10,11 @@ OCSP responses (RFC 6960, :mod:`verifier.ocsp`) travel with the CRLs in a :class
 (a sequence of CRLs that also carries parsed OCSP responses), so path validation passes both
 through unchanged. A certificate is revoked if either source says so at the validation time, and
 good if either gives a current "good".
+
+Past validation (ETSI EN 319 102-1 §5.6.2.4: the validation time is a proven earlier time, years
+ago): a :class:`RevocationData` marked ``retroactive`` also accepts CRLs issued *after* the
+validation time, which still tell the status then (not revoked, or revoked since a given date),
+but for each certificate only those issued no later than its notAfter (:func:`tells_status_at`).
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from keys.algorithms import AlgorithmPolicy
 from keys.errors import EsignError
 from keys.x509 import Certificate, Crl
 
-__all__ = ["RevocationData", "RevocationOutcome", "check_revocation"]
+__all__ = ["RevocationData", "RevocationOutcome", "check_revocation", "tells_status_at"]
 
 _ALL_REASONS = frozenset(
     {
@@ -55,15 +60,36 @@ class RevocationOutcome:
     """Explanation in Chinese."""
 
 
+def tells_status_at(issued: datetime, *, at: datetime, not_after: datetime | None) -> bool:
+    """Revocation data issued at ``issued`` tells a certificate's status at an earlier, proven time ``at``.
+
+    Data issued by ``at`` does. Data issued later still does (not revoked at ``at``, or revoked
+    since a given date), but only if issued no later than the certificate's ``not_after``: a CA
+    may drop a revoked certificate from its CRLs once it has expired (RFC 5280 §3.3), so later
+    data says nothing about it. Used by our CRL checker (a ``retroactive`` :class:`RevocationData`)
+    and by the pyHanko path's past validation (:class:`verifier._pdf_sig.PastContext`).
+    """
+    return issued <= at or (not_after is not None and issued <= not_after)
+
+
 class RevocationData(tuple):  # type: ignore[type-arg]
     """CRLs (the tuple items) plus OCSP responses (``ocsp_responses``), passed where CRLs go."""
 
     ocsp_responses: tuple[Any, ...]
+    retroactive: bool
+    """CRLs issued after the validation time are used as :func:`tells_status_at` allows (past validation)."""
 
-    def __new__(cls, crls: Sequence[Crl] = (), ocsp_responses: Sequence[Any] = ()) -> RevocationData:
+    def __new__(cls, crls: Sequence[Crl] = (), ocsp_responses: Sequence[Any] = (), *,
+                retroactive: bool | None = None) -> RevocationData:
         self = super().__new__(cls, tuple(crls))
         self.ocsp_responses = tuple(ocsp_responses)
+        self.retroactive = bool(getattr(crls, "retroactive", False)) if retroactive is None else retroactive
         return self
+
+    @classmethod
+    def for_past(cls, crls: Sequence[Crl]) -> RevocationData:
+        """``crls`` (and their OCSP responses, if any) for validation at a proven earlier time."""
+        return cls(crls, getattr(crls, "ocsp_responses", ()), retroactive=True)
 
     def __bool__(self) -> bool:
         return len(self) > 0 or bool(self.ocsp_responses)
@@ -190,6 +216,10 @@ def _crl_status(
     reasons_mask: set[str] = set()
     saw_stale = False
     notes: list[str] = []
+    retroactive = bool(getattr(crls, "retroactive", False))
+
+    def in_time(c: Crl) -> bool:
+        return c.this_update <= at or (retroactive and tells_status_at(c.this_update, at=at, not_after=cert.not_after))
 
     def crl_trusted(c: Crl) -> bool:
         for cand in [issuer, *signers]:
@@ -230,8 +260,9 @@ def _crl_status(
             if not _usable_extensions(c):
                 notes.append("a CRL has an unknown critical extension and was not used")
                 continue
-            if c.this_update > at:
-                notes.append("a CRL was issued after the validation time")
+            if not in_time(c):
+                notes.append("a CRL was issued after the certificate expired" if retroactive
+                             else "a CRL was issued after the validation time")
                 continue
             if c.next_update is not None and c.next_update < at:
                 saw_stale = True
@@ -251,7 +282,7 @@ def _crl_status(
                         and d.delta_base <= c.crl_number
                         and (d.crl_number or 0) > c.crl_number
                         and _usable_extensions(d)
-                        and d.this_update <= at
+                        and in_time(d)
                         and (d.next_update is None or d.next_update >= at)
                         and crl_trusted(d)
                     ):

@@ -5,10 +5,18 @@ Dispatch is by the file's bytes (the CLI's rule):
 * a PDF (``%PDF-``): PAdES B-B .. B-LTA with a key of the service key store (``level``); with a seal
   (``seal_id`` or ``seal_file``) and ``page`` the seal's picture is the visible stamp, the seal
   must be usable (maker signature, validity window, register status, signer in its list) and the
-  use is recorded in the seal usage log (用印记录);
+  use is recorded in the seal usage log (用印记录); ``certify=true`` makes it a certification
+  signature (DocMDP, ISO 32000-1 §12.8.2.2) with ``docmdp`` 1 (no changes), 2 (form filling and
+  signing, the default) or 3 (also annotations), as ``POST /v1/sign/pdf`` does;
 * an OFD (``PK\\x03\\x04``): a GB/T 38540 seal signature with a visible stamp (a seal is required);
 * anything else: with a seal, a detached ``SES_Signature`` (GB/T 38540) over the file; without,
   a CMS SignedData (detached unless ``detached=false``).
+
+``tsa=true`` adds an RFC 3161 timestamp from the service TSA (the one B-T and above use) over the
+signature value of an SES_Signature (GB/T 38540 ``timeStamp``, SM3 imprint), an OFD seal
+signature or a CMS signature (``signature-time-stamp`` unsigned attribute). A PDF gets its
+timestamp from its level (B-T and above), so ``tsa=true`` with a B-B PDF is refused rather than
+silently ignored or upgraded; so are ``certify``/``docmdp`` for anything but a PDF.
 
 Roles, region checks, audit entries and usage records are those of the format routes
 (:mod:`api.routes.pdf`, :mod:`api.routes.ofd`, :mod:`api.routes.seals`), whose helpers this
@@ -19,6 +27,7 @@ record / audit entry of a completed signature).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from typing import Any
 from urllib.parse import quote
@@ -39,6 +48,7 @@ from api.routes.pdf import (
     _stamp,
     _timestamper_for,
     region_validation_data,
+    service_timestamper,
 )
 from api.routes.seals import MAX_SIGN_BYTES
 from api.schemas import PROBLEM_RESPONSES
@@ -50,7 +60,7 @@ from esign.formats.ofd_zip import MAX_PACKAGE_BYTES
 from esign.formats.ses import MAX_SEAL_BYTES, parse_unverified_seal
 from esign.ports import SealRecord, SealStatus, SealUsage
 from esign.ses import SealNotValidError, SealSigner, SealStatusError
-from keys.errors import BadInputError, NotFoundError
+from keys.errors import BackendUnavailableError, BadInputError, NotFoundError
 from keys.hashing import sm3
 from keys.provider import KeyProvider
 
@@ -61,6 +71,42 @@ _signer = require_role(Role.SIGNER, Role.ISSUER)
 _MAX_SMALL = 4 << 20
 _KINDS = {"pdf": "application/pdf", "ofd": OFD_MEDIA_TYPE, "ses_signature": "application/octet-stream",
           "cms": "application/pkcs7-signature"}
+
+
+class _ServiceStamper:
+    """The service TSA (pyHanko's ``TimeStamper``, as the PDF routes get it) behind ``esign.tsa.TimeStamper``.
+
+    SES, OFD and CMS signing call ``stamp(signature_value, hash_name=...)``; the request goes through
+    pyHanko's client (nonce and status checked there); the imprint is checked again by the signer.
+    """
+
+    def __init__(self, timestamper: Any) -> None:
+        self._ts = timestamper
+
+    def stamp(self, data: bytes | None = None, *, digest: bytes | None = None, hash_name: str = "sha256") -> bytes:
+        """DER TimeStampToken over ``data`` (hashed with ``hash_name``) or ``digest``."""
+        from pyhanko.sign.timestamps.common_utils import TimestampRequestError as PyHankoTimestampError
+
+        from esign.tsa import TimestampRequestError, imprint_for
+
+        imprint = imprint_for(data, digest, hash_name)
+        try:
+            token = asyncio.run(self._ts.async_timestamp(imprint, hash_name))  # sync route: no loop in this thread
+        except (PyHankoTimestampError, OSError) as exc:
+            raise TimestampRequestError(f"the service time-stamp authority failed: {str(exc)[:160]}",
+                                        message_zh="时间戳服务不可用") from None
+        return bytes(token.dump())
+
+
+def _data_stamper(request: Request, tsa: bool) -> _ServiceStamper | None:
+    """The service TSA for SES, OFD and CMS timestamps when ``tsa``; 503 when none is configured."""
+    if not tsa:
+        return None
+    ts = service_timestamper(request)
+    if ts is None:
+        raise BackendUnavailableError("no time-stamp authority is configured for this service",
+                                      message_zh="服务未配置时间戳服务")
+    return _ServiceStamper(ts)
 
 
 def _kind(data: bytes) -> str:
@@ -158,6 +204,11 @@ def sign_any(
     protect: str = Form(default="all", description="OFD: all | continue"),
     property_info: str = Form(default="", max_length=4096, description="SES: propertyInfo (default: file name)"),
     detached: bool = Form(default=True, description="CMS: leave the content out"),
+    tsa: bool = Form(default=False, description="SES, OFD, CMS: RFC 3161 timestamp over the signature value from "
+                                                "the service TSA (PDF: use level b-t or above)"),
+    certify: bool = Form(default=False, description="PDF: certification signature (DocMDP)"),
+    docmdp: int | None = Form(default=None, description="PDF with certify: 1 no changes, 2 form filling and "
+                                                        "signing (default), 3 also annotations"),
     principal: AuthPrincipal = Depends(_signer),  # noqa: B008
     store: KeyProvider = Depends(get_keystore),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
@@ -166,22 +217,25 @@ def sign_any(
     audit: SqlAuditLog = Depends(get_audit),  # noqa: B008
 ) -> Response:
     """200 with the signed artefact; 400 bad input (encrypted/broken PDF, corrupt OFD, OFD without a
-    seal), 403 other region or signer not in the seal, 404 unknown key or seal, 409 seal expired,
-    suspended or revoked, 503 no TSA for B-T and above."""
+    seal, options that do not apply to the file), 403 other region or signer not in the seal, 404
+    unknown key or seal, 409 seal expired, suspended or revoked, 503 no TSA for B-T and above or ``tsa``."""
     _own_key(principal, key_id)
     register = SqlSealRegister(db, audit=audit)
     seal_der, record = _seal(register, principal, seal_id, seal_file)
     head = file.file.read(8)
     file.file.seek(0)
     kind = _kind(head)
+    _check_options(kind, level=level, tsa=tsa, certify=certify, docmdp=docmdp)
     if kind == "pdf":
         return _sign_pdf(request, file, key_id, seal_der, record, register, level=level, page=page, x=x, y=y,
                          width=width, height=height, stamp=stamp, stamp_text=stamp_text, field_name=field_name,
-                         principal=principal, store=store, settings=settings, db=db, clock=clock, audit=audit)
+                         certify=certify, docmdp=docmdp or 2, principal=principal, store=store, settings=settings,
+                         db=db, clock=clock, audit=audit)
+    stamper = _data_stamper(request, tsa)
     if kind == "ofd":
         return _sign_ofd(request, file, key_id, seal_der, record, register, page=page, x=x, y=y, width=width,
-                         height=height, protect=protect, principal=principal, store=store, db=db, clock=clock,
-                         audit=audit)
+                         height=height, protect=protect, stamper=stamper, principal=principal, store=store, db=db,
+                         clock=clock, audit=audit)
     data = _read(file, limit=MAX_SIGN_BYTES, what="file") or b""
     now = clock.now().replace(microsecond=0)
     if seal_der is not None:
@@ -190,7 +244,8 @@ def sign_any(
         info = property_info or (file.filename or "")
         der = sign_with_seal(seal_der=seal_der, signer_key=store.signing_key(key_id),
                              signer_cert_der=_plain_certificate(store, key_id), data=data, at=now,
-                             property_info=info, seal_register=register if record is not None else None)
+                             property_info=info, timestamper=stamper,
+                             seal_register=register if record is not None else None)
         if record is not None:
             _record_use(db, register, record, principal, request, data_hash=sm3(data),
                         signature_sha256=hashlib.sha256(der).hexdigest(), at=now,
@@ -199,23 +254,43 @@ def sign_any(
             audit.append(actor=principal.id, action="ses.sign", object_type="seal",
                          object_id=parse_unverified_seal(seal_der).seal_id,
                          details={"registered": False, "data_hash_sm3": sm3(data).hex(), "key_id": key_id,
-                                  "signature_sha256": hashlib.sha256(der).hexdigest()})
+                                  "signature_sha256": hashlib.sha256(der).hexdigest(), "timestamp": tsa})
         return _response("ses_signature", der, "signature.ses", **{"X-Esign-Data-Hash-SM3": sm3(data).hex()})
     from esign.cms import sign_cms
 
     cert, chain = _certificate(store, key_id, settings, now)
-    p7 = sign_cms(data, key=store.signing_key(key_id), cert_der=cert, chain=chain, detached=detached, at=now)
+    p7 = sign_cms(data, key=store.signing_key(key_id), cert_der=cert, chain=chain, detached=detached, at=now,
+                  timestamper=stamper)
     audit.append(actor=principal.id, action="cms.sign", object_type="key", object_id=key_id,
                  details={"detached": detached, "data_sha256": hashlib.sha256(data).hexdigest(),
-                          "signature_sha256": hashlib.sha256(p7).hexdigest()})
+                          "signature_sha256": hashlib.sha256(p7).hexdigest(), "timestamp": tsa})
     return _response("cms", p7, "signature.p7s" if detached else "signed.p7m")
+
+
+def _check_options(kind: str, *, level: str, tsa: bool, certify: bool, docmdp: int | None) -> None:
+    """Options that do not apply to this kind of file are refused (400), before anything is signed."""
+    from esign.pdf import DOCMDP_LEVELS, normalise_level
+
+    if kind != "pdf":
+        if certify or docmdp is not None:
+            raise BadInputError("certify and docmdp apply to PDF files only", message_zh="认证签名仅适用于 PDF 文件",
+                                field="certify")
+        return
+    if docmdp is not None and not certify:
+        raise BadInputError("docmdp sets the permissions of a certification signature: add certify=true",
+                            message_zh="DocMDP 权限仅用于认证签名，请同时设置 certify=true", field="docmdp")
+    if docmdp is not None and docmdp not in DOCMDP_LEVELS:
+        raise BadInputError("docmdp must be 1, 2 or 3", message_zh="DocMDP 级别必须为 1、2 或 3", field="docmdp")
+    if tsa and normalise_level(level) == "b-b":
+        raise BadInputError("a PDF is timestamped by its level: use level b-t, b-lt or b-lta instead of tsa",
+                            message_zh="PDF 的时间戳由签名级别决定：请使用 b-t、b-lt 或 b-lta 级别", field="tsa")
 
 
 def _sign_pdf(request: Request, file: UploadFile, key_id: str, seal_der: bytes | None, record: SealRecord | None,
               register: SqlSealRegister, *, level: str, page: int | None, x: float, y: float, width: float | None,
               height: float | None, stamp: UploadFile | None, stamp_text: str | None, field_name: str | None,
-              principal: AuthPrincipal, store: KeyProvider, settings: Settings, db: Database, clock: SystemClock,
-              audit: SqlAuditLog) -> Response:
+              certify: bool, docmdp: int, principal: AuthPrincipal, store: KeyProvider, settings: Settings,
+              db: Database, clock: SystemClock, audit: SqlAuditLog) -> Response:
     from api.routes.ca import open_region
     from esign.pdf import sign_pdf
 
@@ -236,11 +311,11 @@ def _sign_pdf(request: Request, file: UploadFile, key_id: str, seal_der: bytes |
     spec = _stamp(page, x, y, w or 40.0, h or 40.0, picture, stamp_text)
     data = region_validation_data(open_region(settings), at=at) if _needs_ltv(level) else None
     out = sign_pdf(pdf, key=key, cert_der=cert, chain=chain, level=level, field_name=field_name, stamp=spec,
-                   timestamper=ts, validation_data=data, at=at)
+                   certify=certify, docmdp_level=docmdp, timestamper=ts, validation_data=data, at=at)
     audit.append(actor=principal.id, action="pdf.sign", object_type="key", object_id=key_id, details={
         "level": level, "input_sha256": hashlib.sha256(pdf).hexdigest(),
-        "output_sha256": hashlib.sha256(out).hexdigest(), "certify": False,
-        "seal_id": record.seal_id if record is not None else None})
+        "output_sha256": hashlib.sha256(out).hexdigest(), "certify": certify,
+        "docmdp": docmdp if certify else None, "seal_id": record.seal_id if record is not None else None})
     if record is not None:
         _record_use(db, register, record, principal, request, data_hash=sm3(pdf),
                     signature_sha256=hashlib.sha256(out).hexdigest(),
@@ -250,8 +325,8 @@ def _sign_pdf(request: Request, file: UploadFile, key_id: str, seal_der: bytes |
 
 def _sign_ofd(request: Request, file: UploadFile, key_id: str, seal_der: bytes | None, record: SealRecord | None,
               register: SqlSealRegister, *, page: int | None, x: float, y: float, width: float | None,
-              height: float | None, protect: str, principal: AuthPrincipal, store: KeyProvider, db: Database,
-              clock: SystemClock, audit: SqlAuditLog) -> Response:
+              height: float | None, protect: str, stamper: _ServiceStamper | None, principal: AuthPrincipal,
+              store: KeyProvider, db: Database, clock: SystemClock, audit: SqlAuditLog) -> Response:
     from esign.ofd import PROTECT_MODES, sign_ofd_detailed
 
     if seal_der is None:
@@ -264,7 +339,7 @@ def _sign_ofd(request: Request, file: UploadFile, key_id: str, seal_der: bytes |
     now = clock.now().replace(microsecond=0)
     result = sign_ofd_detailed(data, seal_der=seal_der, signer_key=store.signing_key(key_id),
                                signer_cert_der=_plain_certificate(store, key_id), page=page or 1, x_mm=x, y_mm=y,
-                               width_mm=width, height_mm=height, at=now, protect=protect,
+                               width_mm=width, height_mm=height, at=now, protect=protect, timestamper=stamper,
                                seal_register=register if record is not None else None)
     if record is not None:
         _record_use(db, register, record, principal, request, data_hash=result.data_hash,
