@@ -74,6 +74,7 @@ __all__ = [
     "SignerCertificateNotValidError",
     "SignerNotAuthorisedError",
     "Timestamper",
+    "check_seal_at",
     "detect_picture_type",
     "load_checked_seal",
     "make_seal",
@@ -366,7 +367,7 @@ def sign_with_seal(
     _check_request(at, data, data_hash)
     seal = _usable_seal(seal_der)
     # Steps 2-3: validity window and register status.
-    _check_seal_at(seal, at, seal_register)
+    check_seal_at(seal, at, seal_register)
     # Step 4: the signer.
     signer = _cert(signer_cert_der, "signer_cert")
     _check_key_matches(signer_key, signer, "signer")
@@ -416,7 +417,7 @@ class SealSigner:
              seal_register: SealRegister | None = None) -> bytes:
         """:func:`sign_with_seal` with this seal, key and certificate (same arguments, same errors)."""
         _check_request(at, data, data_hash)
-        _check_seal_at(self.seal, at, seal_register)
+        check_seal_at(self.seal, at, seal_register)
         if not (self._not_before <= at <= self._not_after):
             raise SignerCertificateNotValidError(
                 f"the signer certificate is valid {self._not_before:%Y-%m-%d}..{self._not_after:%Y-%m-%d}, "
@@ -441,7 +442,13 @@ def _usable_seal(seal_der: bytes) -> Seal:
     return seal
 
 
-def _check_seal_at(seal: Seal, at: datetime, seal_register: SealRegister | None) -> None:
+def check_seal_at(seal: Seal, at: datetime, seal_register: SealRegister | None) -> None:
+    """Steps 2-3 of signing with a seal: inside its validity window at ``at``, and listed in the register.
+
+    Raises:
+        SealNotValidError: outside the window.
+        SealStatusError: not registered, suspended or revoked.
+    """
     # Step 2: validity window.
     if not (seal.valid_from <= at <= seal.valid_to):
         raise SealNotValidError(

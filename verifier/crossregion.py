@@ -28,7 +28,8 @@
 
 PDF and OFD files go through R4-R7 once per signature (each signature's report names its own
 region and rule); the document takes the worst. With a validation policy, R3 runs under each
-signature's effective layers (default < region < licence type, :func:`run_layered`).
+signature's effective layers (default < region < licence type, :func:`run_layered`), which also
+enforce the layers' maximum ages after the handler ran (P5 there).
 """
 
 from __future__ import annotations
@@ -36,20 +37,22 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from esign.formats.ses import SesFormatError, parse_unverified_seal, parse_unverified_ses_signature
 from keys.errors import EsignError
 from keys.trustlist import SERVICE_TYPES
 from keys.x509 import Certificate, Crl, parse_certificate
+from verifier._revocation import RevocationData
 from verifier.pdf import PdfPolicy
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.policy import ValidationPolicy, ValidationSettings
 from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 from verifier.trust import AnchorSource, TrustRegistry
 
-__all__ = ["ROLE_TYPES", "STORE_TYPES", "handler_inputs", "run_layered", "verify_with_registry"]
+__all__ = ["ROLE_TYPES", "STORE_TYPES", "LayerRun", "handler_inputs", "run_layered", "signing_time",
+           "verify_with_registry"]
 
 _SIGNER = ("enterprise_signer", "licence_issuer")
 #: Service types that may anchor each role.
@@ -322,9 +325,9 @@ def verify_with_registry(
     """
     anchors = _anchors(registry, local, kind)
 
-    def run(settings: ValidationSettings | None) -> ValidationReport:
+    def run(settings: ValidationSettings | None, revocation: Sequence[Crl] | None = None) -> ValidationReport:
         # Step R3: every cryptographic and path check, by the handler for the kind.
-        return handler(data, trust=anchors.store, at=at, crls=crls,
+        return handler(data, trust=anchors.store, at=at, crls=crls if revocation is None else revocation,
                        **handler_inputs(kind, policy, require_revocation, settings), **extras)
 
     def region_of(unit: ValidationReport) -> str | None:
@@ -333,7 +336,7 @@ def verify_with_registry(
     if validation is None:
         report, layers = run(None), None
     else:
-        report, layers = run_layered(run, validation, kind=kind, region_of=region_of)
+        report, layers = run_layered(run, validation, kind=kind, region_of=region_of, at=at, crls=crls)
     first = layers[0] if layers else None
     maker_inputs = handler_inputs(kind, policy, require_revocation, first)
     maker_policy = maker_inputs["policy"]
@@ -376,32 +379,47 @@ def _region(anchor: str | None, anchors: _Anchors, registry: TrustRegistry, at: 
 _PROBE = ValidationPolicy(default={"revocation_required": False, "min_rsa_bits": 1024}).effective()
 
 
+#: Kinds whose handler takes the layer's clock skew (``clock_skew=``): the GB/T 38540 seal and
+#: seal signature checks and the licence (its validity start, status list and SES signature).
+SKEW_KINDS = frozenset({"seal", "ses_signature", "licence"})
+
+
 def handler_inputs(kind: str, policy: PathPolicy | None, require_revocation: bool,
                    settings: ValidationSettings | None) -> dict[str, Any]:
-    """The ``policy`` and ``require_revocation`` a handler gets under ``settings``.
+    """The ``policy`` and ``require_revocation`` (and ``clock_skew``) a handler gets under ``settings``.
 
     Without settings, what the caller gave. With them, the layer decides the algorithms, key
     sizes and whether revocation data is required (the caller's ``require_revocation`` can only
     make that stricter), on top of the caller's other path settings; a PDF also gets the
-    minimum PAdES level and the signer key check.
+    minimum PAdES level and the signer key check; seals, seal signatures and licences the
+    layer's clock skew (:data:`SKEW_KINDS`).
     """
     if settings is None:
         return {"policy": policy, "require_revocation": require_revocation}
     need = settings.revocation_required or require_revocation
     path = replace(policy or PathPolicy(), require_revocation=need, algorithms=settings.algorithms)
+    skew = {"clock_skew": settings.clock_skew} if kind in SKEW_KINDS else {}
     if kind == "pdf":
         return {"policy": PdfPolicy(path=path, require_revocation=need, min_pades_level=settings.min_pades_level,
                                     signer_algorithms=settings.algorithms), "require_revocation": need}
-    return {"policy": path, "require_revocation": need}
+    return {"policy": path, "require_revocation": need, **skew}
 
 
 def _key(s: ValidationSettings) -> ValidationSettings:
     return replace(s, applied=())
 
 
-def run_layered(run: Callable[[ValidationSettings | None], ValidationReport], validation: ValidationPolicy, *,
-                kind: str, region_of: Callable[[ValidationReport], str | None] | None
-                ) -> tuple[ValidationReport, list[ValidationSettings]]:
+class LayerRun(Protocol):
+    """Runs the front-door handler under ``settings``, with ``revocation`` instead of the caller's CRLs if given."""
+
+    def __call__(self, settings: ValidationSettings | None, revocation: Sequence[Crl] | None = None
+                 ) -> ValidationReport:
+        """The handler's report."""
+
+
+def run_layered(run: LayerRun, validation: ValidationPolicy, *, kind: str,
+                region_of: Callable[[ValidationReport], str | None] | None, at: datetime | None = None,
+                crls: Sequence[Crl] = ()) -> tuple[ValidationReport, list[ValidationSettings]]:
     """Verify under the layers that apply to each signature: default < region < licence type.
 
     P1. Run with the default layer.
@@ -415,6 +433,24 @@ def run_layered(run: Callable[[ValidationSettings | None], ValidationReport], va
     P4. Every signature's report gets a ``policy`` check naming the layers, e.g.
         ``default < region 440000 < licence type food``, and ``policy`` / ``policy_layers`` in
         its ``trust_context``.
+    P5. Maximum ages (only with ``at``, the validation time), after the handler ran, from each
+        signature's report -- the handlers know nothing of them:
+        - ``max_revocation_age``: the reference time is the signature's proven time (a signature
+          timestamp; long-term validation) or else ``at``. If some of the revocation data the
+          caller gave (``crls``: CRL thisUpdate, OCSP producedAt) was issued more than the maximum
+          age before it, that signature is run again with only the fresh data. If the verdict
+          then gets worse, the old data was what it rested on: INDETERMINATE with TRY_LATER at
+          ``at`` (EN 319 102-1 §5.2.5 revocation freshness checker failing inside §5.2.6: fresher
+          data may be published later) or REVOCATION_OUT_OF_BOUNDS_NO_POE at a proven time (as
+          §5.6.2.4 past signature validation: no proof that usable revocation data existed at
+          that time). A TOTAL_FAILED (e.g. revoked according to the old data) stays. Check
+          ``revocation_freshness``. Revocation data inside a PDF is pyHanko's and not judged here.
+        - ``max_signature_age``: the signing time (proven, else claimed) more than the maximum
+          age before ``at`` -> INDETERMINATE / SIG_CONSTRAINTS_FAILURE (a constraint of the
+          validation policy, EN 319 102-1 §5.2.8); no signing time at all likewise. Check
+          ``signature_age``. Not applied to certificate chains and document timestamps.
+        Neither makes a verdict better; a verdict that is already INDETERMINATE keeps its own
+        reason and gets the check.
 
     Returns the report and each signature's settings (in order).
     """
@@ -440,11 +476,177 @@ def run_layered(run: Callable[[ValidationSettings | None], ValidationReport], va
         return found[i] if len(found) == len(units) else units[i]
 
     picked = [unit(runs[_key(s)], i) for i, s in enumerate(layers)]
-    if not several:
-        report = runs[_key(layers[0])]
-        return _with_policy(report, layers[0]), layers
     chosen = [runs[_key(s)] for s in layers]
+    if at is not None:  # Step P5: maximum ages.
+        fresh_runs: dict[tuple[ValidationSettings, datetime], ValidationReport] = {}
+
+        def rerun(s: ValidationSettings, cutoff: datetime) -> ValidationReport:
+            k = (_key(s), cutoff)
+            if k not in fresh_runs:
+                fresh_runs[k] = run(s, _fresh(crls, cutoff))
+            return fresh_runs[k]
+
+        for i, s in enumerate(layers):
+            picked[i], doc = _ages(picked[i], s, kind=kind, at=at, crls=crls, rerun=rerun,
+                                   pick=lambda d, i=i: unit(d, i))
+            if doc is not None:
+                chosen[i] = doc
+    if not several:
+        return _with_policy(picked[0], layers[0]), layers
     return _merge(base, [_with_policy(u, s) for u, s in zip(picked, layers, strict=True)], chosen, kind), layers
+
+
+# --- maximum ages (P5) ---------------------------------------------------------------------------
+
+_PROVEN_SOURCES = ("signature timestamp", "document timestamp")
+
+
+def _when(v: Any) -> datetime | None:
+    if isinstance(v, datetime):
+        return v if v.tzinfo else None
+    if not isinstance(v, str) or not v:
+        return None
+    try:
+        t = datetime.fromisoformat(v.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else None
+
+
+def signing_time(report: ValidationReport) -> tuple[datetime, bool] | None:
+    """A signature's signing time from its report and whether it is proven (a time-stamp), else ``None``.
+
+    CMS (and CMS licences): ``timestamp`` (proven genTime), else the claimed ``signing_time``;
+    PDF: ``signing_time`` with ``signing_time_source``; SES (and SES licences), OFD: the claimed
+    ``signing_time``.
+    """
+    s = report.signer
+    proven = _when(s.get("timestamp"))
+    if proven is not None:
+        return proven, True
+    t = _when(s.get("signing_time"))
+    if t is None:
+        return None
+    return t, str(s.get("signing_time_source", "")).startswith(_PROVEN_SOURCES)
+
+
+def _issued(item: Any) -> datetime | None:
+    """CRL thisUpdate, or an OCSP response's producedAt (``None``: unknown, kept)."""
+    t = getattr(item, "this_update", None)
+    if isinstance(t, datetime):
+        return t
+    try:
+        return _when(item.basic["tbs_response_data"]["produced_at"].native)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+
+
+def _older(crls: Sequence[Crl], cutoff: datetime) -> list[Any]:
+    items = [*crls, *getattr(crls, "ocsp_responses", ())]
+    return [c for c in items if (t := _issued(c)) is not None and t < cutoff]
+
+
+def _fresh(crls: Sequence[Crl], cutoff: datetime) -> Sequence[Crl]:
+    """The revocation data issued at or after ``cutoff`` (CRLs and OCSP responses alike)."""
+    keep = [c for c in crls if (t := _issued(c)) is None or t >= cutoff]
+    responses = getattr(crls, "ocsp_responses", None)
+    if responses is None:
+        return keep
+    return RevocationData(keep, [r for r in responses if (t := _issued(r)) is None or t >= cutoff])
+
+
+def _secs(d: timedelta) -> str:
+    n = int(d.total_seconds())
+    return f"{n} s" + (f" ({n / 86400:g} days)" if n >= 86400 else "")
+
+
+def _worse(r: ValidationReport, check: Check, sub: SubIndication, en: str, zh: str, hint_en: str,
+           hint_zh: str) -> ValidationReport:
+    """``r`` with ``check`` added; a TOTAL_PASSED becomes INDETERMINATE / ``sub``."""
+    if r.indication is not Indication.TOTAL_PASSED:
+        return replace(r, checks=(*r.checks, check))
+    return replace(r, indication=Indication.INDETERMINATE, sub_indication=sub, checks=(*r.checks, check),
+                   reason=Reason(en=en, zh=zh, hint_en=hint_en, hint_zh=hint_zh))
+
+
+def _ages(u: ValidationReport, s: ValidationSettings, *, kind: str, at: datetime, crls: Sequence[Crl],
+          rerun: Callable[[ValidationSettings, datetime], ValidationReport],
+          pick: Callable[[ValidationReport], ValidationReport]) -> tuple[ValidationReport, ValidationReport | None]:
+    """Step P5 for one signature: its report, and the document run it now comes from (if another).
+
+    ``rerun(settings, cutoff)`` runs the handler with only the revocation data issued at or after
+    ``cutoff``; ``pick`` takes this signature out of such a run.
+    """
+    doc = None
+    when = signing_time(u)
+    if s.max_revocation_age is not None:
+        proven = when is not None and when[1]
+        ref = when[0] if proven and when is not None else at
+        cutoff = ref - s.max_revocation_age
+        what = f"{'the proven signing time' if proven else 'the validation time'} {ref.isoformat()}"
+        limit = f"the policy's maximum revocation age of {_secs(s.max_revocation_age)} at {what}"
+        old = _older(crls, cutoff)
+        if not crls:
+            check = Check("revocation_freshness", CheckStatus.SKIPPED,
+                          f"no revocation data was given to judge against {limit}",
+                          "未提供吊销信息，无需检查其时效")
+        elif not old:
+            check = Check("revocation_freshness", CheckStatus.PASSED,
+                          f"all revocation data given was issued within {limit}",
+                          "所提供的吊销信息均在策略允许的时效内")
+        else:
+            dates = ", ".join(sorted({t.isoformat() for c in old if (t := _issued(c)) is not None}))
+            fresh_doc = rerun(s, cutoff)
+            fresh_u = pick(fresh_doc)
+            if u.indication is not Indication.TOTAL_FAILED and _RANK[fresh_u.indication] > _RANK[u.indication]:
+                en = (f"the revocation data this rests on (issued {dates}) is older than {limit}: "
+                      "it does not count as fresh")
+                zh = f"所依据的吊销信息（签发于 {dates}）超过验证策略允许的时效，不视为最新吊销信息"
+                sub = SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE if proven else SubIndication.TRY_LATER
+                check = Check("revocation_freshness", CheckStatus.INDETERMINATE, en, zh)
+                hint = ("Fetch a CRL or OCSP response issued within the policy's maximum age and verify again.",
+                        "请获取在策略允许时效内签发的 CRL 或 OCSP 响应后重新验证。")
+                if fresh_u.indication is Indication.TOTAL_FAILED:
+                    u = replace(fresh_u, checks=(*fresh_u.checks, check))
+                else:
+                    u = replace(fresh_u, indication=Indication.INDETERMINATE, sub_indication=sub,
+                                checks=(*fresh_u.checks, check),
+                                reason=Reason(en=f"{en[0].upper()}{en[1:]}.", zh=f"{zh}。", hint_en=hint[0],
+                                              hint_zh=hint[1]))
+                doc = fresh_doc
+                check = None
+            else:
+                check = Check("revocation_freshness", CheckStatus.PASSED,
+                              f"revocation data issued {dates} is older than {limit} and was not counted; the "
+                              "verdict does not rest on it", "超过时效的吊销信息未被采用，且不影响验证结论")
+        if check is not None:
+            u = replace(u, checks=(*u.checks, check))
+    timestamp_only = u.artefact == "timestamp" or str(u.signer.get("signing_time_source", "")).startswith(
+        "document timestamp")
+    if s.max_signature_age is not None and kind != "certificate" and not timestamp_only:
+        limit = _secs(s.max_signature_age)
+        hint = ("Ask for a newly signed or re-issued document (the policy limits how old a signature may be).",
+                "请获取重新签署或换发的文件（验证策略限制签名的时效）。")
+        if when is None:
+            en = f"the policy accepts signatures at most {limit} old, and this one has no signing time to judge"
+            zh = "验证策略限制签名时效，但该签名没有可判断的签名时间"
+            u = _worse(u, Check("signature_age", CheckStatus.INDETERMINATE, en, zh),
+                       SubIndication.SIG_CONSTRAINTS_FAILURE, f"{en[0].upper()}{en[1:]}.", f"{zh}。", *hint)
+        else:
+            age = at - when[0]
+            src = "time-stamped" if when[1] else "claimed"
+            if age > s.max_signature_age:
+                en = (f"the signature was made at {when[0].isoformat()} ({src}), {_secs(age)} before the validation "
+                      f"time: the policy accepts signatures at most {limit} old")
+                zh = f"签名时间 {when[0].isoformat()} 距验证时间已超过验证策略允许的 {limit}"
+                u = _worse(u, Check("signature_age", CheckStatus.INDETERMINATE, en, zh),
+                           SubIndication.SIG_CONSTRAINTS_FAILURE, f"{en[0].upper()}{en[1:]}.", f"{zh}。", *hint)
+            else:
+                u = replace(u, checks=(*u.checks, Check(
+                    "signature_age", CheckStatus.PASSED,
+                    f"signed at {when[0].isoformat()} ({src}), within the policy's {limit}",
+                    "签名时间在验证策略允许的时效内")))
+    return u, doc
 
 
 def _licence_type(report: ValidationReport) -> str | None:
@@ -466,15 +668,21 @@ def describe_layers(settings: ValidationSettings) -> tuple[str, str]:
 
 def _with_policy(report: ValidationReport, settings: ValidationSettings) -> ValidationReport:
     en, zh = describe_layers(settings)
+    ages = "".join(f", {what} {_secs(v)}" for what, v in (("max revocation age", settings.max_revocation_age),
+                                                           ("max signature age", settings.max_signature_age))
+                   if v is not None)
     check = Check("policy", CheckStatus.PASSED,
                   f"validation policy: {en} (minimum PAdES {settings.min_pades_level}, revocation "
                   f"{'required' if settings.revocation_required else 'not required'}, RSA from "
-                  f"{settings.algorithms.min_rsa_bits} bits)", f"验证策略：{zh}")
+                  f"{settings.algorithms.min_rsa_bits} bits, clock skew {_secs(settings.clock_skew)}{ages})",
+                  f"验证策略：{zh}")
     ctx = {**dict(report.trust_context or {}), "policy": en, "policy_layers": list(settings.applied)}
     return replace(report, checks=(*report.checks, check), trust_context=ctx)
 
 
 _OWNER = re.compile(r"^signature\[([^\]]+)\](?:\.|$)")
+#: Checks the layers add to each signature, repeated at document level as ``signature[n].<name>``.
+_LAYER_CHECKS = frozenset({"policy", "revocation_freshness", "signature_age"})
 
 
 def _label(kind: str, i: int, sub: ValidationReport) -> str:
@@ -516,8 +724,8 @@ def _merge(base: ValidationReport, subs: list[ValidationReport], runs: list[Vali
     signer = dict(base.signer)
     if kind == "ofd" and isinstance(signer.get("signatures"), list):
         signer["signatures"] = [dict(u.signer) for u in subs]
-    checks += [replace(c, name=f"signature[{label}].policy") for label, u in zip(labels, subs, strict=True)
-               for c in u.checks if c.name == "policy"]
+    checks += [replace(c, name=f"signature[{label}].{c.name}") for label, u in zip(labels, subs, strict=True)
+               for c in u.checks if c.name in _LAYER_CHECKS]
     ctx: dict[str, Any] = dict(base.trust_context or {})
     first = subs[0].trust_context or {}
     ctx.update(policy=first.get("policy"), policy_layers=first.get("policy_layers"))

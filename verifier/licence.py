@@ -16,6 +16,15 @@ Steps of :func:`verify_licence`:
   5. Status: from a verified status list of the same authority signed by the same issuer
      (certificate subject): 0 valid, 1 revoked (TOTAL_FAILED), 2 suspended (INDETERMINATE),
      3 superseded (TOTAL_FAILED). Without a status list the verdict is at best INDETERMINATE.
+     Several lists may be given (``status_lists``, e.g. every list a window terminal holds): only
+     those whose (unverified) ``authority`` is the licence's are verified, and of those that verify
+     the newest (highest ``version``) is used; none of the licence's authority -> INDETERMINATE /
+     REVOCATION_OUT_OF_BOUNDS_NO_POE naming the authorities that were given.
+
+Clock skew (``clock_skew``, default :data:`CLOCK_SKEW`; a validation policy layer's
+``clock_skew_seconds`` at the front door): a licence whose ``valid_from`` day starts at most that
+long after ``at``, a status list issued at most that long after ``at``, and (SES) a signing time or
+certificate that many seconds early still count as valid; expiry has no tolerance.
 
 Status list (:func:`verify_status_list`): a deterministic CBOR envelope
 ``{typ, payload, alg, cert, sig}``; ``payload`` is CBOR with ``authority``, ``issuer``, ``list_id``,
@@ -34,7 +43,7 @@ import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from keys.algorithms import by_oid
 from keys.errors import BadInputError, EsignError, VerificationError
@@ -57,6 +66,7 @@ __all__ = [
     "StatusListExpiredError",
     "is_signed_licence",
     "parse_unverified_signed_licence",
+    "peek_status_list_authority",
     "verify_licence",
     "verify_status_list",
 ]
@@ -205,8 +215,11 @@ def verify_status_list(
     intermediates: Sequence[Certificate] = (),
     crls: Sequence[Crl] = (),
     policy: PathPolicy | None = None,
+    clock_skew: timedelta = CLOCK_SKEW,
 ) -> StatusList:
     """Verify a signed status list (steps S1-S5 in the module docstring) and return it.
+
+    ``clock_skew``: a list issued at most this long after ``at`` is still accepted.
 
     Raises:
         BadInputError: not a status list at all.
@@ -259,7 +272,7 @@ def verify_status_list(
     except Exception as exc:
         raise fail(f"malformed status list payload ({type(exc).__name__})", "状态列表内容格式错误") from None
     # Step S4: time window.
-    if not (iat <= at + CLOCK_SKEW and at < exp):
+    if not (iat <= at + clock_skew and at < exp):
         raise fail(f"the status list is valid {iat:%Y-%m-%d %H:%M}..{exp:%Y-%m-%d %H:%M}Z, not at {at:%Y-%m-%d %H:%M}Z",
                    "状态列表不在有效期内", expired=True)
     # Step S5: bounded decompression.
@@ -275,6 +288,23 @@ def verify_status_list(
         raise fail(f"the status list holds {len(raw)} bytes, not {want}", "状态列表长度错误")
     return StatusList(authority=fields[0], issuer=fields[1], list_id=fields[2], version=fields[3], issued_at=iat,
                       expires_at=exp, ttl=fields[4], size=size, bits=bits, raw=raw, signer_subject=cert.subject_str)
+
+
+def peek_status_list_authority(data: bytes) -> str | None:
+    """The ``authority`` a status list claims, NOT verified (to pick which list to verify); ``None`` if unreadable."""
+    import cbor2
+
+    if not isinstance(data, (bytes, bytearray)) or len(data) > MAX_STATUS_LIST_BYTES:
+        return None
+    try:
+        env = cbor2.loads(bytes(data))
+        if not isinstance(env, dict) or env.get("typ") != STATUS_LIST_TYPE or not isinstance(env.get("payload"), bytes):
+            return None
+        payload = cbor2.loads(env["payload"])
+        authority = payload.get("authority") if isinstance(payload, dict) else None
+    except Exception:  # cbor2 raises several unrelated types on garbage
+        return None
+    return authority if isinstance(authority, str) else None
 
 
 # --- verification ------------------------------------------------------------------------------
@@ -334,6 +364,8 @@ def verify_licence(
     policy: PathPolicy | None = None,
     require_revocation: bool = False,
     seal_status: Any = None,
+    status_lists: Sequence[StatusList | bytes] = (),
+    clock_skew: timedelta | None = None,
     **_: Any,
 ) -> ValidationReport:
     """Verify a signed licence at ``at`` (steps 1-5 in the module docstring).
@@ -346,12 +378,18 @@ def verify_licence(
             (verified here against ``trust`` at ``at``).
         intermediates: CA certificates that complete the signer's path.
         seal_status: the seal register (``status_at``) for the SES seal, if available.
+        status_lists: candidate status lists of any authorities (with or instead of
+            ``status_list``): the newest verified one of the licence's authority is used.
+        clock_skew: tolerance of the not-yet-valid checks (default :data:`CLOCK_SKEW`).
 
     Raises:
         BadInputError: the bytes are not a signed licence at all.
     """
     if not is_signed_licence(data):
         raise BadInputError("not an esign signed licence", message_zh="不是签名电子证照", field="file")
+    skew = CLOCK_SKEW if clock_skew is None else clock_skew
+    if skew < timedelta(0):
+        raise BadInputError("clock_skew must not be negative", message_zh="时钟偏差不能为负", field="clock_skew")
     run = _Run()
     # Step 1: format.
     try:
@@ -367,7 +405,7 @@ def verify_licence(
         if sl.signature_format == "ses":
             sig = verify_ses_signature(sl.signature, data=sl.document, trust=trust, at=at, seal_status=seal_status,
                                        intermediates=intermediates, crls=crls, policy=policy,
-                                       require_revocation=require_revocation)
+                                       require_revocation=require_revocation, clock_skew=skew)
         else:
             sig = verify_cms(sl.signature, detached_content=sl.document, trust=trust, at=at, crls=crls,
                              require_revocation=require_revocation, policy=policy, extra_certs=intermediates)
@@ -384,13 +422,13 @@ def verify_licence(
                                 else CheckStatus.INDETERMINATE, sig.reason.en, sig.reason.zh))
     # Step 3: identifier.
     _identifier(run, doc)
-    # Step 4: validity window.
+    # Step 4: validity window (a start up to the clock skew after ``at`` still counts).
     day = at.astimezone(UTC).date()
     start, end = _day(doc.get("valid_from")), _day(doc.get("valid_until"))
     if start is None or ("valid_until" in doc and end is None):
         run.bad("validity", Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, "unreadable validity dates",
                 "有效期日期无法解析")
-    elif day < start:
+    elif (at + skew).astimezone(UTC).date() < start:
         run.bad("validity", Indication.TOTAL_FAILED, SubIndication.NOT_YET_VALID,
                 f"the licence is valid from {start.isoformat()}", "证照尚未生效")
     elif end is not None and day > end:
@@ -400,7 +438,11 @@ def verify_licence(
         run.ok("validity", f"within the validity period from {start.isoformat()}"
                + (f" to {end.isoformat()}" if end else " (long-term)"), "在证照有效期内")
     # Step 5: status.
-    _status(run, doc, status_list, sig, trust=trust, at=at, intermediates=intermediates, crls=crls, policy=policy)
+    chosen = _choose_status_list(run, doc, status_list, status_lists, trust=trust, at=at, intermediates=intermediates,
+                                 crls=crls, policy=policy, skew=skew)
+    if chosen is not False:
+        _status(run, doc, chosen, sig, trust=trust, at=at, intermediates=intermediates, crls=crls, policy=policy,
+                skew=skew)
     signer = {**dict(sig.signer), "licence_id": doc.get("id"), "type": doc.get("type"),
               "issuer": doc.get("issuer"), "version": doc.get("version")}
     return _report(run, at, signer, sig)
@@ -428,9 +470,56 @@ def _identifier(run: _Run, doc: Mapping[str, Any]) -> None:
     run.ok("identifier", f"identifier {lid} is well-formed and matches the document", "证照标识校验通过")
 
 
+def _choose_status_list(run: _Run, doc: Mapping[str, Any], status_list: StatusList | bytes | None,
+                        candidates: Sequence[StatusList | bytes], *, trust: TrustStore, at: datetime,
+                        intermediates: Sequence[Certificate], crls: Sequence[Crl], policy: PathPolicy | None,
+                        skew: timedelta) -> StatusList | bytes | Literal[False] | None:
+    """The status list to use: ``status_list`` if given, else the newest verified candidate of the licence's authority.
+
+    ``False`` after recording why none of several candidates can be used.
+    """
+    if status_list is not None or not candidates:
+        return status_list
+    ref = doc.get("status_list")
+    wanted = ref.get("authority") if isinstance(ref, dict) else None
+    seen: list[str] = []
+    good: list[StatusList] = []
+    errors: list[EsignError] = []
+    for cand in candidates:
+        name = cand.authority if isinstance(cand, StatusList) else peek_status_list_authority(cand)
+        seen.append(name or "unreadable")
+        if name is None or name != wanted:
+            continue
+        if isinstance(cand, StatusList):
+            good.append(cand)
+            continue
+        try:
+            good.append(verify_status_list(bytes(cand), trust=trust, at=at, intermediates=intermediates, crls=crls,
+                                           policy=policy, clock_skew=skew))
+        except EsignError as exc:
+            errors.append(exc)
+    if good:
+        return max(good, key=lambda s: (s.version, s.issued_at))
+    if errors:
+        run.bad("status", Indication.INDETERMINATE, SubIndication.TRY_LATER,
+                f"the status list of authority {wanted} is unusable: {errors[0].message}",
+                f"发证机构 {wanted} 的状态列表不可用：{errors[0].message_zh}",
+                ("Fetch the authority's current status list and verify again.",
+                 "请获取发证机构最新的状态列表后重新验证。"))
+        return False
+    given = ", ".join(sorted(set(seen)))
+    run.bad("status", Indication.INDETERMINATE, SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE,
+            f"the licence's status was not checked: it is listed by authority {wanted}, and the "
+            f"{len(candidates)} status list(s) given are of {given}",
+            f"未提供发证机构 {wanted} 的状态列表（所给状态列表属于 {given}），无法确认证照状态",
+            (f"Fetch the status list of authority {wanted} (GET /v1/status-lists/{wanted}) and verify again.",
+             f"请获取发证机构 {wanted} 的状态列表后重新验证。"))
+    return False
+
+
 def _status(run: _Run, doc: Mapping[str, Any], status_list: StatusList | bytes | None, sig: ValidationReport, *,
             trust: TrustStore, at: datetime, intermediates: Sequence[Certificate], crls: Sequence[Crl],
-            policy: PathPolicy | None) -> None:
+            policy: PathPolicy | None, skew: timedelta = CLOCK_SKEW) -> None:
     ref = doc.get("status_list")
     if status_list is None:
         run.bad("status", Indication.INDETERMINATE, SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE,
@@ -441,7 +530,7 @@ def _status(run: _Run, doc: Mapping[str, Any], status_list: StatusList | bytes |
     if isinstance(status_list, (bytes, bytearray)):
         try:
             status_list = verify_status_list(bytes(status_list), trust=trust, at=at, intermediates=intermediates,
-                                             crls=crls, policy=policy)
+                                             crls=crls, policy=policy, clock_skew=skew)
         except EsignError as exc:
             run.bad("status", Indication.INDETERMINATE, SubIndication.TRY_LATER,
                     f"the status list is unusable: {exc.message}", f"状态列表不可用：{exc.message_zh}")

@@ -20,12 +20,17 @@ Procedure of :func:`verify_licence_qr` (each step tagged ``# Step n`` below):
   8. Signature: the algorithm must fit the key (-65537 SM2-SM3 with SM2, -7 ES256 with P-256) and
      the allow-list; the signature over the Sig_structure must verify.
   9. Region: the region in the token must be the region whose trust list vouches for the signer.
- 10. Times: ``iat`` not after ``at`` and ``exp`` (if any) not before it (± ``clock_skew``).
+ 10. Times: ``iat`` not after ``at`` and ``exp`` (if any) not before it (± ``clock_skew``); with
+     ``max_age`` (a validation policy's ``max_signature_age_seconds``), a token made longer ago than
+     that is INDETERMINATE / SIG_CONSTRAINTS_FAILURE (check ``age``: "show a fresh code").
  11. Status: the cached status list for the token's URI, unexpired at ``at``, must say 0 (valid)
      at the index: 1 revoked and 3 superseded are TOTAL_FAILED / REVOKED, 2 suspended
      INDETERMINATE / TRY_LATER; no list for that URI (or an index outside it) is INDETERMINATE
      unless ``require_status=False``. A token without a status reference passes this step only if it
-     lives at most :data:`MAX_UNLISTED_LIFETIME` (a dynamic 亮证 code).
+     lives at most :data:`MAX_UNLISTED_LIFETIME` (a dynamic 亮证 code). A list that names its signer
+     (``signer_subject``, as :class:`VerifiedStatusList` does) must have been signed by the token's
+     signer. :func:`status_views` turns verified :class:`~verifier.licence.StatusList` objects
+     into views keyed by the token's URI (its last path segment is the authority).
 
 Steps 7-11 all run, so the report lists every finding. The verdict is TOTAL_FAILED if any step
 failed, else INDETERMINATE if any was indeterminate, else TOTAL_PASSED.
@@ -57,6 +62,7 @@ from keys.sigencoding import p1363_to_der
 from keys.x509 import Certificate, Crl, parse_certificate
 from verifier._base45 import b45decode
 from verifier._cose import HDR_ALG, HDR_KID, CoseFormatError, decode_sign1, sig_structure
+from verifier.licence import StatusList
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.qr import _Run
 from verifier.report import Check, Indication, SubIndication, ValidationReport
@@ -74,8 +80,10 @@ __all__ = [
     "LicenceQrResult",
     "StatusListView",
     "StatusSnapshot",
+    "VerifiedStatusList",
     "decode_licence_qr",
     "read_licence_qr",
+    "status_views",
     "verify_licence_qr",
 ]
 
@@ -128,6 +136,51 @@ class StatusSnapshot:
         if index < 0 or byte >= len(self.lst):
             raise IndexError(index)
         return (self.lst[byte] >> (slot * self.bits)) & ((1 << self.bits) - 1)
+
+
+@dataclass(frozen=True)
+class VerifiedStatusList:
+    """A verified :class:`~verifier.licence.StatusList` as a :class:`StatusListView` (signer subject included)."""
+
+    uri: str
+    """The URI tokens name it by."""
+    status_list: StatusList = field(repr=False)
+    """The verified list."""
+
+    @property
+    def expires_at(self) -> datetime:
+        """The list's ``exp``."""
+        return self.status_list.expires_at
+
+    @property
+    def signer_subject(self) -> str:
+        """Subject of the certificate that signed the list (must be the token's signer)."""
+        return self.status_list.signer_subject
+
+    def status(self, index: int) -> int:
+        """Value at ``index``; IndexError outside the list."""
+        try:
+            return self.status_list.status(index)
+        except BadInputError:
+            raise IndexError(index) from None
+
+
+def status_views(lists: Sequence[StatusList], status_uri: str | None) -> dict[str, StatusListView]:
+    """Views of ``lists`` for a token whose status reference is ``status_uri``.
+
+    A list belongs to the URI when the URI's last path segment (``.../v1/status-lists/<authority>``)
+    is its ``authority``; the newest such list (highest version) is keyed by the URI. Lists of
+    other authorities are kept under ``authority <id>`` so that a report can say what was given.
+    """
+    out: dict[str, StatusListView] = {}
+    last = (status_uri or "").split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    mine = [sl for sl in lists if status_uri and sl.authority == last]
+    if mine and status_uri:
+        out[status_uri] = VerifiedStatusList(status_uri, max(mine, key=lambda sl: (sl.version, sl.issued_at)))
+    for sl in lists:
+        if sl not in mine:
+            out.setdefault(f"authority {sl.authority}", VerifiedStatusList(f"authority {sl.authority}", sl))
+    return out
 
 
 @dataclass(frozen=True)
@@ -299,7 +352,7 @@ def _check_signature(run: _Run, msg: Any, cert: Certificate, algorithms: Algorit
 
 
 def _check_status(run: _Run, claims: LicenceQrClaims, lists: Mapping[str, StatusListView], *, at: datetime,
-                  require: bool) -> None:
+                  require: bool, signer: Certificate | None = None) -> None:
     """Step 11."""
     if claims.status_uri is None:
         life = None if claims.expires_at is None else claims.expires_at - claims.issued_at
@@ -315,11 +368,19 @@ def _check_status(run: _Run, claims: LicenceQrClaims, lists: Mapping[str, Status
     sl = lists.get(claims.status_uri)
     where = f"{claims.status_uri} #{claims.status_index}"
     if sl is None:
+        given = f" (status lists held: {', '.join(sorted(lists))})" if lists else ""
         if require:
             run.unsure("status", SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE,
-                       f"no cached status list for {claims.status_uri}", f"没有缓存 {claims.status_uri} 的状态列表")
+                       f"no cached status list for {claims.status_uri}{given}",
+                       f"没有缓存 {claims.status_uri} 的状态列表")
         else:
             run.skip("status", f"not checked: no status list for {claims.status_uri}", "未检查：没有状态列表")
+        return
+    signed_by = getattr(sl, "signer_subject", None)
+    if isinstance(signed_by, str) and signer is not None and signed_by != signer.subject_str:
+        run.unsure("status", SubIndication.TRY_LATER,
+                   f"the status list for {claims.status_uri} was signed by {signed_by}, not by the token's signer "
+                   f"{signer.subject_str}", "状态列表与二维码的签发者不一致")
         return
     expires = getattr(sl, "expires_at", None)
     if isinstance(expires, datetime) and at > expires:
@@ -345,7 +406,8 @@ def _run_verification(text: str, *, trust: TrustStore | TrustRegistry, at: datet
                       status_list: StatusListView | Mapping[str, StatusListView] | Sequence[StatusListView] | None,
                       certs: Sequence[Certificate | bytes], crls: Sequence[Crl], policy: PathPolicy | None,
                       clock_skew: timedelta, algorithms: AlgorithmPolicy,
-                      require_status: bool) -> tuple[ValidationReport, LicenceQrClaims | None]:
+                      require_status: bool, max_age: timedelta | None = None
+                      ) -> tuple[ValidationReport, LicenceQrClaims | None]:
     if at.tzinfo is None:
         raise BadInputError("at must be timezone-aware", field="at")
     run = _start(text)
@@ -384,6 +446,17 @@ def _run_verification(text: str, *, trust: TrustStore | TrustRegistry, at: datet
     else:
         span = f"{iat.isoformat()} / {exp.isoformat() if exp else 'long-term'}"
         run.ok("validity", f"valid {span}", f"有效期 {span}")
+    if max_age is not None:
+        age = at - iat
+        if age > max_age:
+            run.unsure("age", SubIndication.SIG_CONSTRAINTS_FAILURE,
+                       f"the code was made {int(age.total_seconds())} s before the validation time; the validation "
+                       f"policy accepts codes at most {int(max_age.total_seconds())} s old",
+                       f"二维码生成于 {int(age.total_seconds())} 秒前，超过验证策略允许的 "
+                       f"{int(max_age.total_seconds())} 秒，请出示新生成的二维码")
+        else:
+            run.ok("age", f"made {max(0, int(age.total_seconds()))} s ago (policy: at most "
+                   f"{int(max_age.total_seconds())} s)", "二维码在验证策略允许的时效内")
     # Step 11: status.
     if status_list is None:
         lists: Mapping[str, StatusListView] = {}
@@ -393,7 +466,7 @@ def _run_verification(text: str, *, trust: TrustStore | TrustRegistry, at: datet
         lists = {status_list.uri: status_list}
     else:
         lists = {s.uri: s for s in status_list}
-    _check_status(run, claims, lists, at=at, require=require_status)
+    _check_status(run, claims, lists, at=at, require=require_status, signer=cert)
     report = run.report(at, info, anchor)
     return report, claims if report.passed else None
 
@@ -410,6 +483,7 @@ def verify_licence_qr(
     clock_skew: timedelta = timedelta(0),
     algorithms: AlgorithmPolicy = DEFAULT_POLICY,
     require_status: bool = True,
+    max_age: timedelta | None = None,
 ) -> ValidationReport:
     """Verify an ``ESL1:`` licence QR token offline (steps in the module docstring).
 
@@ -425,13 +499,14 @@ def verify_licence_qr(
         clock_skew: tolerance on ``iat``/``exp``.
         algorithms: allow-list.
         require_status: without a status list for the token, INDETERMINATE (default) or SKIPPED.
+        max_age: oldest token accepted (``iat`` this long before ``at``); ``None``: no limit.
 
     Raises:
         LicenceQrFormatError: not an ``ESL1:`` token, too long, or a decompression bomb.
     """
     return _run_verification(text, trust=trust, at=at, status_list=status_list, certs=certs, crls=crls,
                              policy=policy, clock_skew=clock_skew, algorithms=algorithms,
-                             require_status=require_status)[0]
+                             require_status=require_status, max_age=max_age)[0]
 
 
 def read_licence_qr(text: str, **kwargs: Any) -> LicenceQrResult:

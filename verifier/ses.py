@@ -62,8 +62,10 @@ from verifier.tsp import verify_timestamp_token
 
 __all__ = ["CLOCK_SKEW", "SealStatusSource", "verify_seal", "verify_ses", "verify_ses_signature"]
 
-#: Tolerance between a timestamp's genTime and the claimed signing time, and for a signing time
-#: slightly after the validation time.
+#: Default tolerance between a timestamp's genTime and the claimed signing time, for a signing time
+#: slightly after the validation time, and for a certificate or seal that becomes valid slightly after
+#: the time it is relied on (not-yet-valid checks only; expiry has no tolerance). A validation
+#: policy layer's ``clock_skew_seconds`` replaces it (``clock_skew=`` of the entry points).
 CLOCK_SKEW = timedelta(minutes=5)
 _SIGNING_KU = frozenset({"digital_signature", "non_repudiation"})
 
@@ -153,27 +155,38 @@ def _verify_sig(cert: Certificate, oid: str, sig: bytes, tbs: bytes) -> str | No
     return None
 
 
-def _cert_window(run: _Run, name: str, cert: Certificate, t: datetime, who_en: str, who_zh: str) -> bool:
-    if t < cert.not_before:
+def _cert_window(run: _Run, name: str, cert: Certificate, t: datetime, who_en: str, who_zh: str,
+                 skew: timedelta) -> datetime | None:
+    """Validity and key usage at ``t``; the time to validate the path at (``None``: stop).
+
+    A ``t`` up to ``skew`` before notBefore counts as notBefore (the signer's clock ran early).
+    """
+    if t < cert.not_before - skew:
         run.fail(name, SubIndication.NOT_YET_VALID,
                  f"the {who_en} certificate was not yet valid at {t:%Y-%m-%d %H:%M:%S}Z "
                  f"(valid {cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})",
                  f"{who_zh}证书在 {t:%Y-%m-%d %H:%M:%S} 尚未生效")
-        return False
+        return None
     if t > cert.not_after:
         run.fail(name, SubIndication.EXPIRED,
                  f"the {who_en} certificate had expired at {t:%Y-%m-%d %H:%M:%S}Z "
                  f"(valid {cert.not_before:%Y-%m-%d}..{cert.not_after:%Y-%m-%d})",
                  f"{who_zh}证书在 {t:%Y-%m-%d %H:%M:%S} 已过期")
-        return False
+        return None
     ku = cert.key_usage
     if ku is not None and not (ku & _SIGNING_KU):
         run.fail(name, SubIndication.CHAIN_CONSTRAINTS_FAILURE, f"the {who_en} certificate may not sign (keyUsage)",
                  f"{who_zh}证书的密钥用途不允许签名")
-        return False
+        return None
+    if t < cert.not_before:
+        run.ok(name, f"the {who_en} certificate became valid at {cert.not_before:%Y-%m-%d %H:%M:%S}Z, "
+               f"{int((cert.not_before - t).total_seconds())} s after {t:%Y-%m-%d %H:%M:%S}Z: within the "
+               f"{int(skew.total_seconds())} s clock skew allowed; it may sign",
+               f"{who_zh}证书生效时间晚于 {t:%Y-%m-%d %H:%M:%S}，但在允许的时钟偏差内，且可用于签名")
+        return cert.not_before
     run.ok(name, f"the {who_en} certificate was valid at {t:%Y-%m-%d %H:%M:%S}Z and may sign",
            f"{who_zh}证书在 {t:%Y-%m-%d %H:%M:%S} 有效且可用于签名")
-    return True
+    return t
 
 
 def _path(run: _Run, name: str, cert: Certificate, t: datetime, ctx: _Ctx, who_en: str, who_zh: str,
@@ -206,6 +219,7 @@ class _Ctx:
     crls: Sequence[Crl]
     policy: PathPolicy | None
     at: datetime
+    skew: timedelta = CLOCK_SKEW
 
 
 def _hash_fn(name: str | None) -> Callable[[bytes], bytes] | None:
@@ -234,7 +248,7 @@ def _timestamp(run: _Run, name: str, token: bytes, covered: bytes, not_before: d
         run.fail(name, SubIndication.HASH_FAILURE, "the timestamp's messageImprint does not cover the signature value",
                  "时间戳的消息摘要与签名值不符")
         return None
-    if not_before is not None and imp.gen_time + CLOCK_SKEW < not_before:
+    if not_before is not None and imp.gen_time + ctx.skew < not_before:
         run.fail(name, SubIndication.TIMESTAMP_ORDER_FAILURE,
                  f"the timestamp ({imp.gen_time:%Y-%m-%d %H:%M:%S}Z) is earlier than the signing time",
                  "时间戳时间早于签章时间")
@@ -301,9 +315,9 @@ def _check_seal(run: _Run, seal: Seal, ctx: _Ctx, prefix: str, *, relied_at: dat
     else:
         run.fail(f"{prefix}maker_signature", SubIndication.SIG_CRYPTO_FAILURE,
                  f"the seal maker's signature does not verify ({why})", "制章者签名验证失败，印章可能被篡改或伪造")
-    if _cert_window(run, f"{prefix}maker_certificate", maker, maker_time, "seal maker", "制章者"):
-        _path(run, f"{prefix}maker_certificate_path", maker, maker_time, ctx, "seal maker", "制章者",
-              keep_chain=False)
+    when = _cert_window(run, f"{prefix}maker_certificate", maker, maker_time, "seal maker", "制章者", ctx.skew)
+    if when is not None:
+        _path(run, f"{prefix}maker_certificate_path", maker, when, ctx, "seal maker", "制章者", keep_chain=False)
     if seal.timestamp is not None:
         _timestamp(run, f"{prefix}seal_timestamp", seal.timestamp, seal.maker_signature, seal.created_at, ctx)
 
@@ -329,12 +343,15 @@ def _status_step(run: _Run, name: str, source: SealStatusSource, seal: Seal, t: 
 
 
 def _context(trust: TrustStore | None, at: datetime, intermediates: Sequence[Certificate], crls: Sequence[Crl],
-             policy: PathPolicy | None, require_revocation: bool) -> _Ctx:
+             policy: PathPolicy | None, require_revocation: bool, skew: timedelta | None) -> _Ctx:
     if at.tzinfo is None:
         raise BadInputError("at must be timezone-aware", message_zh="验证时间必须带时区", field="at")
     if policy is None and require_revocation:
         policy = PathPolicy(require_revocation=True)
-    return _Ctx(trust=trust, intermediates=tuple(intermediates), crls=tuple(crls), policy=policy, at=at)
+    if skew is not None and skew < timedelta(0):
+        raise BadInputError("clock_skew must not be negative", message_zh="时钟偏差不能为负", field="clock_skew")
+    return _Ctx(trust=trust, intermediates=tuple(intermediates), crls=tuple(crls), policy=policy, at=at,
+                skew=CLOCK_SKEW if skew is None else skew)
 
 
 def _seal_info(seal: Seal) -> dict[str, Any]:
@@ -356,13 +373,16 @@ def verify_seal(
     crls: Sequence[Crl] = (),
     policy: PathPolicy | None = None,
     require_revocation: bool = False,
+    clock_skew: timedelta | None = None,
 ) -> ValidationReport:
     """Verify a seal (``SESeal``) at time ``at``; always a report for a seal, never a bool.
+
+    ``clock_skew`` (default :data:`CLOCK_SKEW`) is the tolerance of the not-yet-valid checks.
 
     Raises:
         BadInputError: the bytes are not a seal at all.
     """
-    ctx = _context(trust, at, intermediates, crls, policy, require_revocation)
+    ctx = _context(trust, at, intermediates, crls, policy, require_revocation, clock_skew)
     if detect_ses_kind(der) != "seal":
         raise BadInputError("this is not a GB/T 38540 / GM/T 0031 seal", message_zh="不是电子印章数据", field="file")
     run = _Run()
@@ -377,7 +397,7 @@ def verify_seal(
     # Steps 2-3: maker signature and certificate; step 6 (v5 timestamp) runs inside.
     _check_seal(run, seal, ctx, "")
     # Step 4: validity window at the validation time.
-    if at < seal.valid_from:
+    if at < seal.valid_from - ctx.skew:
         run.fail("seal_validity", SubIndication.NOT_YET_VALID,
                  f"the seal is valid only from {seal.valid_from:%Y-%m-%d}", "印章尚未生效")
     elif at > seal.valid_to:
@@ -407,6 +427,7 @@ def verify_ses_signature(
     crls: Sequence[Crl] = (),
     policy: PathPolicy | None = None,
     require_revocation: bool = False,
+    clock_skew: timedelta | None = None,
 ) -> ValidationReport:
     """Verify a seal signature (``SES_Signature``); every GB/T 38540 step, in order (module docstring).
 
@@ -417,11 +438,14 @@ def verify_ses_signature(
         trust: trust anchors for the maker, signer and TSA certificates (``None``: INDETERMINATE at best).
         at: validation time.
         seal_status: the seal register (``status_at``) or a callable; ``None`` skips the register.
+        clock_skew: tolerance (default :data:`CLOCK_SKEW`) for a signing time after ``at``, a
+            timestamp before the signing time, and a certificate or seal not yet valid at the
+            signing time (a validation policy layer's ``clock_skew_seconds``).
 
     Raises:
         BadInputError: the bytes are not a seal signature at all.
     """
-    ctx = _context(trust, at, intermediates, crls, policy, require_revocation)
+    ctx = _context(trust, at, intermediates, crls, policy, require_revocation, clock_skew)
     if detect_ses_kind(der) != "ses_signature":
         raise BadInputError("this is not a GB/T 38540 seal signature (SES_Signature)",
                             message_zh="不是电子签章数据", field="file")
@@ -473,12 +497,14 @@ def _steps(run: _Run, sig: SesSignature, signer_cert: Certificate, ctx: _Ctx, da
     if t is None:
         run.unsure("signing_time", SubIndication.SIG_CONSTRAINTS_FAILURE, "timeInfo holds no readable signing time",
                    "签章时间无法解析")
-    elif t > ctx.at + CLOCK_SKEW:
+    elif t > ctx.at + ctx.skew:
         run.fail("signing_time", SubIndication.SIG_CONSTRAINTS_FAILURE,
-                 f"the signing time {t:%Y-%m-%d %H:%M:%S}Z is after the validation time", "签章时间晚于验证时间")
+                 f"the signing time {t:%Y-%m-%d %H:%M:%S}Z is after the validation time "
+                 f"{ctx.at:%Y-%m-%d %H:%M:%S}Z by more than the {int(ctx.skew.total_seconds())} s clock skew allowed",
+                 "签章时间晚于验证时间（超出允许的时钟偏差）")
     # Step 5: seal validity window (and register) at the signing time.
     if t is not None:
-        if not (seal.valid_from <= t <= seal.valid_to):
+        if not (seal.valid_from - ctx.skew <= t <= seal.valid_to):
             sub = SubIndication.NOT_YET_VALID if t < seal.valid_from else SubIndication.EXPIRED
             run.fail("seal_validity", sub,
                      f"signed at {t:%Y-%m-%d %H:%M:%S}Z, outside the seal's validity "
@@ -487,8 +513,9 @@ def _steps(run: _Run, sig: SesSignature, signer_cert: Certificate, ctx: _Ctx, da
             run.ok("seal_validity", "the signing time is within the seal's validity", "签章时间在印章有效期内")
         _status_step(run, "seal_status", seal_status, seal, t, ctx.at, timestamped=sig.timestamp is not None)
     # Step 6: signer certificate at the signing time.
-    if t is not None and _cert_window(run, "signer_certificate", signer_cert, t, "signer", "签章人"):
-        _path(run, "signer_certificate_path", signer_cert, t, ctx, "signer", "签章人", keep_chain=True)
+    when = None if t is None else _cert_window(run, "signer_certificate", signer_cert, t, "signer", "签章人", ctx.skew)
+    if when is not None:
+        _path(run, "signer_certificate_path", signer_cert, when, ctx, "signer", "签章人", keep_chain=True)
     # Step 7: timestamp.
     if sig.timestamp is not None:
         _timestamp(run, "timestamp", sig.timestamp, sig.signature, t, ctx)
@@ -519,6 +546,7 @@ def verify_ses(
     signed_data: bytes | None = None,
     seal_status: SealStatusSource = None,
     intermediates: Sequence[Certificate] = (),
+    clock_skew: timedelta | None = None,
     **_: Any,
 ) -> ValidationReport:
     """Front-door handler: a seal (``.esl``) or a seal signature (``SignedValue.dat``), by shape.
@@ -530,10 +558,10 @@ def verify_ses(
     kind = detect_ses_kind(data)
     if kind == "seal":
         return verify_seal(data, trust=trust, at=at, crls=crls, require_revocation=require_revocation,
-                           policy=policy, seal_status=seal_status, intermediates=intermediates)
+                           policy=policy, seal_status=seal_status, intermediates=intermediates, clock_skew=clock_skew)
     if kind == "ses_signature":
         return verify_ses_signature(data, data=signed_data, trust=trust, at=at, crls=crls,
                                     require_revocation=require_revocation, policy=policy, seal_status=seal_status,
-                                    intermediates=intermediates)
+                                    intermediates=intermediates, clock_skew=clock_skew)
     raise BadInputError("not a GB/T 38540 seal or seal signature", message_zh="不是电子印章或电子签章数据",
                         field="file")

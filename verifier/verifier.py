@@ -11,11 +11,17 @@ the recognition policy) makes the verdict cross-region: anchors come from the li
 service types the kind needs, and after the cryptographic checks the recognition policy decides;
 every report then carries ``trust_list`` / ``recognition`` checks and a ``trust_context``
 (:mod:`verifier.crossregion`). With both, the plain anchors count as the local region's own.
+
+Licences need their issuer's signed status list for a definite verdict: ``status_lists=`` takes
+any number of published lists (bytes); the newest one of the licence's authority that verifies
+against the same anchors is used (:func:`verifier.licence.verify_licence`), for signed licence
+files and ``ESL1:`` QR tokens alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import datetime
 
 from esign.formats.ofd_zip import is_ofd_zip
@@ -24,22 +30,32 @@ from keys.errors import BadInputError, EsignError
 from keys.x509 import Certificate, Crl, parse_certificates
 from verifier.chain import verify_certificate_bundle
 from verifier.cms import is_cms_signature, verify_cms
-from verifier.crossregion import handler_inputs, run_layered, verify_with_registry
-from verifier.licence import is_signed_licence, verify_licence
-from verifier.licence_qr import verify_licence_qr
+from verifier.crossregion import describe_layers, handler_inputs, run_layered, verify_with_registry
+from verifier.licence import (
+    CLOCK_SKEW,
+    StatusList,
+    is_signed_licence,
+    peek_status_list_authority,
+    verify_licence,
+    verify_status_list,
+)
+from verifier.licence_qr import LicenceQrFormatError, decode_licence_qr, status_views, verify_licence_qr
 from verifier.ofd import verify_ofd
 from verifier.pdf import verify_pdf
 from verifier.pki import PathPolicy, TrustStore
 from verifier.policy import ValidationPolicy, ValidationSettings
 from verifier.qr import dcc_kid, verify_hc1, verify_qr_text
-from verifier.report import ValidationReport
+from verifier.report import Check, CheckStatus, ValidationReport
 from verifier.ses import verify_ses
 from verifier.trust import TrustRegistry
 
-__all__ = ["MAX_INPUT_BYTES", "UnsupportedArtefactError", "detect_kind", "verify_artefact", "verify_qr"]
+__all__ = ["MAX_INPUT_BYTES", "MAX_STATUS_LISTS", "UnsupportedArtefactError", "detect_kind", "verify_artefact",
+           "verify_qr"]
 
 #: Largest artefact accepted by the front door.
 MAX_INPUT_BYTES = 64 << 20
+#: Most status lists accepted in one call.
+MAX_STATUS_LISTS = 32
 
 
 class UnsupportedArtefactError(BadInputError):
@@ -134,6 +150,7 @@ def verify_artefact(
     detached: bytes | None = None,
     extra_certs: Sequence[Certificate] = (),
     validation: ValidationPolicy | None = None,
+    status_lists: Sequence[bytes] = (),
 ) -> ValidationReport:
     """Verify any supported artefact and return its report.
 
@@ -157,8 +174,13 @@ def verify_artefact(
             type's layer for licences -- which decide the algorithms and key sizes, whether
             revocation is required (``require_revocation`` can only add to that) and the minimum
             PAdES level; each report's ``policy`` check and ``trust_context["policy"]`` name the
-            layers (:func:`verifier.crossregion.run_layered`). ``None``: ``policy`` and
-            ``require_revocation`` as given.
+            layers (:func:`verifier.crossregion.run_layered`), and enforce the layers' clock skew
+            (seals, seal signatures, licences) and maximum revocation and signature ages.
+            ``None``: ``policy`` and ``require_revocation`` as given.
+        status_lists: signed status lists as published (``GET /v1/status-lists/<authority>``),
+            for a licence: the newest that verifies and is of the licence's authority decides its
+            status; none of that authority -> INDETERMINATE naming what was given. Ignored for
+            other kinds.
 
     Raises:
         BadInputError: too large, unrecognised, or malformed input (no verdict can be given).
@@ -182,17 +204,19 @@ def verify_artefact(
             field="data",
         )
     extras = _EXTRAS[kind](detached, extra_certs) if kind in _EXTRAS else {}
+    if kind == "licence":
+        extras["status_lists"] = _status_list_bytes(status_lists)
     if registry is not None:
         return verify_with_registry(handler, data, kind=kind, registry=registry, local=trust, at=at, crls=crls,
                                     require_revocation=require_revocation, policy=policy, extras=extras,
                                     intermediates=extra_certs, validation=validation)
     store = trust or TrustStore(anchors=())
     if validation is not None:  # plain anchors belong to no region: default < licence type
-        def run(settings: ValidationSettings | None) -> ValidationReport:
-            return handler(data, trust=store, at=at, crls=crls,
+        def run(settings: ValidationSettings | None, revocation: Sequence[Crl] | None = None) -> ValidationReport:
+            return handler(data, trust=store, at=at, crls=crls if revocation is None else revocation,
                            **handler_inputs(kind, policy, require_revocation, settings), **extras)
 
-        return run_layered(run, validation, kind=kind, region_of=None)[0]
+        return run_layered(run, validation, kind=kind, region_of=None, at=at, crls=crls)[0]
     return handler(data, trust=store, at=at, crls=crls, require_revocation=require_revocation, policy=policy, **extras)
 
 
@@ -200,20 +224,121 @@ def verify_artefact(
 MAX_QR_TEXT = 8192
 
 
-def verify_qr(text: str, *, trust: TrustRegistry | TrustStore, at: datetime) -> ValidationReport:
-    """Verify QR text (``HC1:`` so far) against an imported-trust-list registry or plain anchors.
+def _status_list_bytes(lists: Sequence[bytes]) -> tuple[bytes, ...]:
+    if isinstance(lists, (bytes, bytearray, str)) or len(lists) > MAX_STATUS_LISTS:
+        raise BadInputError(f"status_lists is a list of at most {MAX_STATUS_LISTS} signed status lists",
+                            message_zh=f"状态列表最多 {MAX_STATUS_LISTS} 个", field="status_list")
+    if not all(isinstance(x, (bytes, bytearray)) for x in lists):
+        raise BadInputError("each status list is the published bytes", message_zh="状态列表格式错误",
+                            field="status_list")
+    return tuple(bytes(x) for x in lists)
+
+
+def _qr_anchors(trust: TrustRegistry | TrustStore) -> TrustStore:
+    """Anchors a status list's signer may chain to: the store, or the registry's licence issuers and QR signers."""
+    if isinstance(trust, TrustStore):
+        return trust
+    certs, _ = trust.anchor_sources(("licence_issuer", "qr_signer"))
+    return TrustStore.of(certs, label="trust lists (licence issuers and QR signers)")
+
+
+def _esl1(text: str, *, trust: TrustRegistry | TrustStore, at: datetime, status_lists: Sequence[bytes],
+          certs: Sequence[Certificate], crls: Sequence[Crl], validation: ValidationPolicy | None) -> ValidationReport:
+    """An ``ESL1:`` licence token with the layer of its region and type and the status lists given."""
+    try:
+        claims = decode_licence_qr(text)  # NOT verified: only to pick the layer and the status list
+    except LicenceQrFormatError:
+        claims = None
+    vp = validation if validation is not None else trust.validation if isinstance(trust, TrustRegistry) else None
+    settings = None if vp is None else vp.effective(
+        region=claims.region if claims is not None and isinstance(trust, TrustRegistry) else None,
+        licence_type=claims.type_code if claims is not None else None)
+    lists: list[StatusList] = []
+    pool = list(certs)
+    wanted = None if claims is None or claims.status_uri is None else \
+        claims.status_uri.rstrip("/").rsplit("/", 1)[-1]
+    unusable: list[str] = []
+    for raw in status_lists:
+        who = peek_status_list_authority(raw)
+        if who is None or who != wanted:
+            if who is not None:
+                unusable.append(who)
+            continue
+        try:
+            sl = verify_status_list(raw, trust=_qr_anchors(trust), at=at, intermediates=certs, crls=crls,
+                                    clock_skew=settings.clock_skew if settings is not None else CLOCK_SKEW)
+        except EsignError:
+            unusable.append(f"{who} (does not verify)")
+            continue
+        lists.append(sl)
+        pool.append(_embedded_signer(raw))
+    views = status_views(lists, claims.status_uri if claims is not None else None)
+    for name in unusable:
+        views.setdefault(f"authority {name}", _NoList(f"authority {name}"))
+    kw: dict[str, object] = {}
+    if settings is not None:  # revocation of the signer's path as before: not required for QR tokens
+        kw = {"clock_skew": settings.clock_skew, "algorithms": settings.algorithms,
+              "max_age": settings.max_signature_age}
+    report = verify_licence_qr(text, trust=trust, at=at, status_list=views, certs=[c for c in pool if c is not None],
+                               crls=crls, **kw)  # type: ignore[arg-type]
+    if settings is None:
+        return report
+    en, zh = describe_layers(settings)
+    return replace(report, checks=(*report.checks, Check("policy", CheckStatus.PASSED, f"validation policy: {en}",
+                                                         f"验证策略：{zh}")),
+                   trust_context={**dict(report.trust_context or {}), "policy": en,
+                                  "policy_layers": list(settings.applied)})
+
+
+class _NoList:
+    """A status list that was given but cannot be used for this token (shown in the report, never consulted)."""
+
+    def __init__(self, uri: str) -> None:
+        self.uri = uri
+
+    def status(self, index: int) -> int:
+        """Never consulted."""
+        raise IndexError(index)
+
+
+def _embedded_signer(raw: bytes) -> Certificate | None:
+    """The certificate a verified status list embeds (the issuer's: a candidate for the token's KID)."""
+    import cbor2
+
+    from keys.x509 import parse_certificate
+
+    try:
+        return parse_certificate(cbor2.loads(raw)["cert"])
+    except Exception:  # already verified once; anything odd just adds no candidate
+        return None
+
+
+def verify_qr(text: str, *, trust: TrustRegistry | TrustStore, at: datetime, status_lists: Sequence[bytes] = (),
+              certs: Sequence[Certificate] = (), crls: Sequence[Crl] = (),
+              validation: ValidationPolicy | None = None) -> ValidationReport:
+    """Verify QR text (``HC1:`` or ``ESL1:``) against an imported-trust-list registry or plain anchors.
 
     With a :class:`TrustStore` (``esign verify --qr --trust dsc.pem``) each anchor is a QR
     signer certificate, looked up by its key identifier (first 8 bytes of its SHA-256).
+
+    ``ESL1:`` licence tokens also take the issuer's signed status lists (``status_lists``, as
+    published; the one whose authority is the last segment of the token's status URI is used,
+    after verification against the same trust; its embedded certificate is a candidate for the
+    token's KID), untrusted ``certs`` (the issuer certificate, intermediates), ``crls`` and the
+    validation policy (``validation``, else the registry's): the layers of the token's region (with
+    a registry) and licence type give the clock skew, algorithms and the maximum token age
+    (``max_signature_age_seconds``).
 
     Raises:
         BadInputError: text too long, or not a QR format esign knows.
     """
     if len(text) > MAX_QR_TEXT:
         raise BadInputError("QR text longer than 8192 characters", message_zh="二维码内容过长", field="qr")
+    lists = _status_list_bytes(status_lists)
+    if text.lstrip().startswith("ESL1:"):
+        return _esl1(text.strip(), trust=trust, at=at, status_lists=lists, certs=certs, crls=crls,
+                     validation=validation)
     if isinstance(trust, TrustRegistry):
         return verify_qr_text(text, registry=trust, at=at)
-    if text.lstrip().startswith("ESL1:"):
-        return verify_licence_qr(text.strip(), trust=trust, at=at)
     keyed = {dcc_kid(c.der): c for c in trust.anchors}
     return verify_hc1(text.strip(), trust=keyed, at=at)

@@ -8,6 +8,10 @@ imported into that data directory (``esign trust import``) with the recognition 
 ``--policy FILE`` (default: the local region's own artefacts only), for every kind. With both,
 the ``--trust`` anchors count as the local region's own.
 
+Licences (files and ``ESL1:`` QR text) need the issuer's signed status list for a definite verdict:
+``--status-list FILE`` (repeatable, as ``esign licence status-list`` or ``GET
+/v1/status-lists/<authority>`` wrote it); the newest one of the licence's authority is used.
+
 Exit codes: 0 TOTAL_PASSED, 1 TOTAL_FAILED, 2 INDETERMINATE, 3 bad input (unreadable or
 unparsable file, unsupported kind, bad option).
 """
@@ -28,7 +32,7 @@ from verifier.pki import PathPolicy, TrustStore
 from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
 from verifier.report import Indication, ValidationReport
 from verifier.trust import TrustRegistry
-from verifier.verifier import MAX_INPUT_BYTES, verify_artefact
+from verifier.verifier import MAX_INPUT_BYTES, MAX_STATUS_LISTS, verify_artefact
 
 __all__ = ["EXIT_CODES", "verify"]
 
@@ -72,8 +76,16 @@ def _registry(lists_dir: str | None, policy: Policy | None, at: datetime) -> Tru
         validation=policy.validation if policy else None)
 
 
+def _status_lists(paths: tuple[str, ...]) -> list[bytes]:
+    if len(paths) > MAX_STATUS_LISTS:
+        raise BadInputError(f"at most {MAX_STATUS_LISTS} --status-list files", field="status_list",
+                            message_zh=f"状态列表最多 {MAX_STATUS_LISTS} 个")
+    return [_read(p, "status_list") for p in paths]
+
+
 def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, policy_path: str | None,
-               at_: str | None, fmt: str) -> None:
+               at_: str | None, fmt: str, status_paths: tuple[str, ...], cert_paths: tuple[str, ...],
+               crl_paths: tuple[str, ...]) -> None:
     from verifier.verifier import verify_qr
 
     try:
@@ -81,7 +93,9 @@ def _verify_qr(text: str, trust_paths: tuple[str, ...], lists_dir: str | None, p
         registry = _registry(lists_dir, _policy(policy_path), at)
         trust: Any = registry if registry is not None else (
             load_trust_store(trust_paths) if trust_paths else TrustStore(anchors=()))
-        report = verify_qr(text, trust=trust, at=at)
+        certs = [c for p in cert_paths for c in parse_certificates(_read(p, "cert"))]
+        report = verify_qr(text, trust=trust, at=at, status_lists=_status_lists(status_paths), certs=certs,
+                           crls=load_crls(crl_paths))
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)
     _show(report, fmt)
@@ -155,7 +169,16 @@ def _text(report: dict[str, Any]) -> str:
     "cert_paths",
     multiple=True,
     type=click.Path(dir_okay=False),
-    help="Untrusted extra certificates (intermediates; signer of a plain OFD signature). Repeatable.",
+    help="Untrusted extra certificates (intermediates; signer of a plain OFD signature; a QR token's issuer). "
+    "Repeatable.",
+)
+@click.option(
+    "--status-list",
+    "status_paths",
+    multiple=True,
+    type=click.Path(dir_okay=False),
+    help="Signed licence status list (repeatable): for a licence file or ESL1: QR text, the newest list of the "
+    "licence's authority decides revoked / suspended / superseded.",
 )
 @click.option("--at", "at_", help="Validation time, ISO 8601 (default: now).")
 @click.option(
@@ -176,6 +199,7 @@ def verify(
     require_revocation: bool,
     data_path: str | None,
     cert_paths: tuple[str, ...],
+    status_paths: tuple[str, ...],
     at_: str | None,
     fmt: str,
 ) -> None:
@@ -188,13 +212,15 @@ def verify(
     Trust: --trust PEM (plain anchors) and/or --trust-lists DATA_DIR (imported trust lists, with
     --policy FILE deciding which foreign types are recognised; every report names the rule).
 
+    A signed licence (or ESL1: QR text) needs --status-list FILE for a definite verdict.
+
     Exit codes: 0 passed, 1 failed, 2 indeterminate, 3 bad input.
     """
     if (file is None) == (qr_text is None):
         usage = BadInputError("give either FILE or --qr TEXT", message_zh="请提供文件或 --qr 二维码内容")
         fail(usage, exit_code=_BAD_INPUT)
     if qr_text is not None:
-        _verify_qr(qr_text, trust_paths, trust_lists_dir, policy_path, at_, fmt)
+        _verify_qr(qr_text, trust_paths, trust_lists_dir, policy_path, at_, fmt, status_paths, cert_paths, crl_paths)
     assert file is not None
     try:
         try:
@@ -222,6 +248,7 @@ def verify(
             detached=detached,
             extra_certs=extra,
             validation=policy.validation if policy else None,
+            status_lists=_status_lists(status_paths),
         )
     except EsignError as exc:
         fail(exc, exit_code=_BAD_INPUT)

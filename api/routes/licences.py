@@ -40,9 +40,9 @@ from licences.catalogue import licence_type_from_dict, licence_type_to_dict
 from licences.issuance import LicenceService
 from licences.lifecycle import correct, reinstate, revoke, suspend
 from licences.model import IssuingAuthority, Licence, SignatureFormat, effective_status, metadata
-from licences.status import DEFAULT_TTL, publish_status_list
+from licences.status import DEFAULT_TTL, DEFAULT_VALIDITY, publish_status_list
 
-__all__ = ["STATUS_LIST_MEDIA_TYPE", "get_licence_service", "router"]
+__all__ = ["STATUS_LIST_MEDIA_TYPE", "current_status_list", "get_licence_service", "router"]
 
 router = APIRouter(tags=["licences"], responses=PROBLEM_RESPONSES)
 _issuer = require_role(Role.ISSUER)
@@ -345,15 +345,29 @@ def status_list(authority_id: str, request: Request,
                 svc: LicenceService = Depends(get_licence_service),  # noqa: B008
                 clock: SystemClock = Depends(get_clock)) -> Response:  # noqa: B008
     """2 bits per licence version, zlib, signed by the authority's key; verify with ``esign licence status-list``."""
-    auth = svc.repo.get_authority(authority_id)
-    _, changes = svc.repo.status_size(authority_id)
-    cache: dict[str, tuple[int, float, bytes]] = request.app.state.licence_status_cache
-    hit = cache.get(authority_id)
+    data = current_status_list(request, svc, authority_id, clock.now())
     ttl = int(DEFAULT_TTL.total_seconds())
-    if hit is not None and hit[0] == changes and time.monotonic() - hit[1] < ttl / 2:
-        data = hit[2]
-    else:
-        data = publish_status_list(svc.repo, auth, key=svc.keys.signing_key(auth.key_id), at=clock.now())
-        cache[authority_id] = (changes, time.monotonic(), data)
     return Response(content=data, media_type=STATUS_LIST_MEDIA_TYPE,
                     headers={"Cache-Control": f"public, max-age={ttl // 2}"})
+
+
+def current_status_list(request: Request, svc: LicenceService, authority_id: str, now: datetime) -> bytes:
+    """The authority's signed status list as ``GET /v1/status-lists/{authority}`` serves it.
+
+    Cached per app until the authority's next change or half the TTL, whichever comes first, and
+    re-signed when the cached copy would not be valid at ``now`` (``iat`` after it, or expired).
+
+    Raises:
+        LicenceNotFoundError: no such authority registered here.
+    """
+    auth = svc.repo.get_authority(authority_id)
+    _, changes = svc.repo.status_size(authority_id)
+    cache: dict[str, tuple[int, float, bytes, datetime]] = request.app.state.licence_status_cache
+    hit = cache.get(authority_id)
+    ttl = int(DEFAULT_TTL.total_seconds())
+    if (hit is not None and hit[0] == changes and time.monotonic() - hit[1] < ttl / 2
+            and hit[3] <= now < hit[3] + DEFAULT_VALIDITY):
+        return hit[2]
+    data = publish_status_list(svc.repo, auth, key=svc.keys.signing_key(auth.key_id), at=now)
+    cache[authority_id] = (changes, time.monotonic(), data, now)
+    return data

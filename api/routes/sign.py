@@ -58,8 +58,8 @@ from api.storage.db import Database
 from api.storage.seals import SqlSealRegister
 from esign.formats.ofd_zip import MAX_PACKAGE_BYTES
 from esign.formats.ses import MAX_SEAL_BYTES, parse_unverified_seal
-from esign.ports import SealRecord, SealStatus, SealUsage
-from esign.ses import SealNotValidError, SealSigner, SealStatusError
+from esign.ports import SealRecord, SealUsage
+from esign.ses import SealSigner, check_seal_at
 from keys.errors import BackendUnavailableError, BadInputError, NotFoundError
 from keys.hashing import sm3
 from keys.provider import KeyProvider
@@ -149,16 +149,7 @@ def _check_seal_for_pdf(seal_der: bytes, record: SealRecord | None, register: Sq
     certificate and the certificate against the seal's list; the window and register status follow.
     """
     seal = SealSigner(seal_der=seal_der, signer_key=key, signer_cert_der=cert).seal
-    if not (seal.valid_from <= at <= seal.valid_to):
-        raise SealNotValidError(
-            f"the seal is valid {seal.valid_from:%Y-%m-%d}..{seal.valid_to:%Y-%m-%d}, not at {at:%Y-%m-%d}",
-            message_zh="电子印章不在有效期内", field="seal")
-    if record is not None:
-        status = register.status_at(record.seal_id, at)
-        if status is not SealStatus.LISTED:
-            what = "not in the register" if status is None else status.value
-            raise SealStatusError(f"seal {record.seal_id} is {what}",
-                                  message_zh="电子印章不可用（未备案、已挂起或已注销）", field="seal")
+    check_seal_at(seal, at, register if record is not None else None)
     return seal
 
 

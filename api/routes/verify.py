@@ -11,10 +11,18 @@ deployment is configured with, never what the caller sends, for every kind:
 Revocation data for the region's own CAs is supplied automatically and, by default, required
 (fail closed: a certificate from a CA whose revocation status is unknown is INDETERMINATE);
 revocation data for other regions' CAs comes with the artefact or in the ``crls`` field.
+
+Licence status: signed status lists come in the repeatable multipart field ``status_list`` (or
+``status_lists_b64`` in the JSON body for QR text). When the licence's (or ``ESL1:`` token's)
+issuing authority is registered in this service, its current status list (the one ``GET
+/v1/status-lists/{authority}`` serves, same cache) is added automatically, so a local licence
+gets a definite answer; the newest list of the licence's authority that verifies decides.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,16 +33,20 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from api.auth import AuthPrincipal, Role, require_role
 from api.deps import SystemClock, get_clock, get_settings
 from api.routes.ca import region_trust_and_crls
+from api.routes.licences import current_status_list, get_licence_service
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
 from api.trust_store import TrustListStore
 from keys.errors import BackendUnavailableError, BadInputError, EsignError
 from keys.keypairs import pem_blocks
-from keys.x509 import Crl, parse_certificates, parse_crl
+from keys.x509 import Certificate, Crl, parse_certificate, parse_certificates, parse_crl
+from licences.errors import LicenceNotFoundError
+from verifier.licence import MAX_STATUS_LIST_BYTES, is_signed_licence, parse_unverified_signed_licence
+from verifier.licence_qr import LicenceQrFormatError, decode_licence_qr
 from verifier.pki import PathPolicy, TrustStore
 from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
 from verifier.trust import TrustRegistry
-from verifier.verifier import MAX_INPUT_BYTES, verify_artefact, verify_qr
+from verifier.verifier import MAX_INPUT_BYTES, MAX_STATUS_LISTS, verify_artefact, verify_qr
 
 __all__ = ["router", "service_policy", "service_registry", "service_trust"]
 
@@ -116,6 +128,83 @@ async def _read_upload(upload: StarletteUpload, field: str) -> bytes:
     return body
 
 
+#: Most status lists a request may carry (one place is kept for this service's own list).
+MAX_UPLOADED_LISTS = MAX_STATUS_LISTS - 1
+
+
+def _too_many_lists() -> BadInputError:
+    return BadInputError(f"at most {MAX_UPLOADED_LISTS} status lists", field="status_list",
+                         message_zh=f"状态列表最多 {MAX_UPLOADED_LISTS} 个")
+
+
+async def _uploaded_lists(items: list[Any]) -> list[bytes]:
+    """The multipart ``status_list`` files (repeatable), each bounded."""
+    if len(items) > MAX_UPLOADED_LISTS:
+        raise _too_many_lists()
+    out = []
+    for item in items:
+        if not isinstance(item, StarletteUpload):
+            raise BadInputError("status_list is a file (the signed CBOR list)", message_zh="状态列表须以文件上传",
+                                field="status_list")
+        body = await item.read(MAX_STATUS_LIST_BYTES + 1)
+        if len(body) > MAX_STATUS_LIST_BYTES:
+            raise BadInputError("status list larger than 4 MiB", message_zh="状态列表过大", field="status_list")
+        out.append(body)
+    return out
+
+
+def _b64_lists(value: Any) -> list[bytes]:
+    """``status_lists_b64`` of the JSON body."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise BadInputError("status_lists_b64 is a list of base64 strings", message_zh="状态列表须为 base64 字符串列表",
+                            field="status_lists_b64")
+    if len(value) > MAX_UPLOADED_LISTS:
+        raise _too_many_lists()
+    out = []
+    for x in value:
+        if len(x) > (MAX_STATUS_LIST_BYTES * 4) // 3 + 4:
+            raise BadInputError("status list larger than 4 MiB", message_zh="状态列表过大", field="status_lists_b64")
+        try:
+            out.append(base64.b64decode(x, validate=True))
+        except (binascii.Error, ValueError):
+            raise BadInputError("status_lists_b64 holds text that is not base64", message_zh="状态列表 base64 编码错误",
+                                field="status_lists_b64") from None
+    return out
+
+
+def _local_status_list(request: Request, authority_id: Any, now: datetime) -> tuple[list[bytes], list[Certificate]]:
+    """This service's current status list (and the authority's certificate) if it issues for ``authority_id``."""
+    if not isinstance(authority_id, str) or not authority_id or len(authority_id) > 64:
+        return [], []
+    svc = get_licence_service(request)
+    try:
+        data = current_status_list(request, svc, authority_id, now)
+        cert = parse_certificate(svc.repo.get_authority(authority_id).certificate)
+    except LicenceNotFoundError:
+        return [], []
+    return [data], [cert]
+
+
+def _licence_authority(artefact: bytes) -> Any:
+    if not is_signed_licence(artefact):
+        return None
+    try:
+        ref = parse_unverified_signed_licence(artefact).content.get("status_list")
+    except BadInputError:
+        return None  # the front door reports the malformed licence
+    return ref.get("authority") if isinstance(ref, dict) else None
+
+
+def _token_authority(text: str) -> str | None:
+    try:
+        uri = decode_licence_qr(text.strip()).status_uri
+    except LicenceQrFormatError:
+        return None
+    return None if uri is None else uri.split("?", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+
+
 _OPENAPI_BODY = {
     "requestBody": {
         "required": True,
@@ -126,6 +215,8 @@ _OPENAPI_BODY = {
                     "required": ["file"],
                     "properties": {
                         "file": {"type": "string", "format": "binary", "description": "The artefact"},
+                        "status_list": {"type": "array", "items": {"type": "string", "format": "binary"},
+                                        "description": "Signed status lists (repeatable), for a licence"},
                         "data": {"type": "string", "format": "binary", "description": "Detached signed data"},
                         "certs": {"type": "string", "format": "binary", "description": "Extra certificates (PEM)"},
                         "crls": {"type": "string", "format": "binary",
@@ -141,6 +232,8 @@ _OPENAPI_BODY = {
                     "required": ["qr"],
                     "properties": {
                         "qr": {"type": "string", "description": "QR text, e.g. HC1:..."},
+                        "status_lists_b64": {"type": "array", "items": {"type": "string"},
+                                             "description": "Signed status lists, base64, for an ESL1: token"},
                         "at": {"type": "string", "description": "Validation time, ISO 8601 (default now)"},
                     },
                 }
@@ -162,7 +255,7 @@ async def verify(
     settings: Settings = Depends(get_settings),  # noqa: B008
     clock: SystemClock = Depends(get_clock),  # noqa: B008
 ) -> JSONResponse:
-    """Multipart upload of a file, or JSON ``{"qr": "HC1:..."}``.
+    """Multipart upload of a file (with ``status_list`` files for a licence), or JSON ``{"qr": "HC1:..."}``.
 
     200 with the report for any verdict; 400 problem for input that cannot be verified at all.
     """
@@ -175,9 +268,14 @@ async def verify(
         if not isinstance(body, dict) or not isinstance(body.get("qr"), str):
             raise BadInputError('expected {"qr": "<QR text>"}', message_zh="缺少二维码内容 qr", field="qr")
         at_value = body.get("at")
+        lists = _b64_lists(body.get("status_lists_b64"))
         registry = service_registry(settings, now, service_policy(settings))
         at = _parse_at(at_value if isinstance(at_value, str) else None, now)
-        report = verify_qr(body["qr"], trust=registry, at=at)
+        certs: list[Certificate] = []
+        if body["qr"].lstrip().startswith("ESL1:"):
+            local, certs = _local_status_list(request, _token_authority(body["qr"]), now)
+            lists = [*local, *lists]
+        report = verify_qr(body["qr"], trust=registry, at=at, status_lists=lists, certs=certs)
         return JSONResponse(report.to_dict())
     form = await request.form()
     file = form.get("file")
@@ -188,6 +286,9 @@ async def verify(
     detached = await _read_upload(data, "data") if isinstance(data, StarletteUpload) else None
     extra = parse_certificates(await _read_upload(certs, "certs")) if isinstance(certs, StarletteUpload) else []
     extra_crls = _parse_crls(await _read_upload(crl_file, "crls")) if isinstance(crl_file, StarletteUpload) else []
+    lists = await _uploaded_lists(form.getlist("status_list"))
+    local, _ = _local_status_list(request, _licence_authority(artefact), now)
+    lists = [*local, *lists]
     at_field = form.get("at")
     require_revocation = str(form.get("require_revocation", "true")).lower() not in ("false", "0", "no")
     trust, crls = service_trust(settings, now)
@@ -204,5 +305,6 @@ async def verify(
         detached=detached,
         extra_certs=extra,
         validation=policy.validation if policy else None,
+        status_lists=lists,
     )
     return JSONResponse(report.to_dict())
