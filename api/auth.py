@@ -8,8 +8,10 @@ revoking a principal deletes its cache entry at once (in every worker when the c
 
 Roles (see ``docs/service.md``): ``admin`` manages principals and reads the audit log;
 ``issuer`` issues licences/certificates; ``signer`` signs documents; ``verifier`` calls the
-verification API; ``staff`` checks licences shown by holders; ``holder`` holds licences.
-Roles are not hierarchical: ``require_role("issuer")`` does not admit an admin.
+verification API; ``staff`` checks licences shown by holders; ``holder`` holds licences;
+``wallet`` is a peer deployment's wallet service asking for a holder's licences (system to system).
+Roles are not hierarchical: ``require_role("issuer")`` does not admit an admin. System roles
+(:data:`SYSTEM_ROLES`) are admitted only where named alone: ``require_role(*Role)`` excludes them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from keys.hashing import sm3
 
 __all__ = [
     "ALL_REGIONS",
+    "SYSTEM_ROLES",
     "TOKEN_PREFIX",
     "AuthPrincipal",
     "Role",
@@ -66,6 +69,13 @@ class Role(enum.StrEnum):
     VERIFIER = "verifier"
     STAFF = "staff"
     HOLDER = "holder"
+    WALLET = "wallet"
+    """A peer deployment's wallet service (system to system, any region): only ``GET /v1/holders/{id}/licences``."""
+
+
+#: Roles of other systems rather than people or service windows: admitted only by a ``require_role`` that names
+#: nothing else, so "any principal" (``require_role(*Role)``) never lets a peer deployment in.
+SYSTEM_ROLES: frozenset[Role] = frozenset({Role.WALLET})
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,8 @@ def require_role(*roles: Role | str) -> Callable[..., AuthPrincipal]:
     allowed = frozenset(Role(r) for r in roles)
     if not allowed:
         raise ValueError("require_role needs at least one role")
+    if allowed - SYSTEM_ROLES:  # a person's or window's endpoint: never a peer system's credential
+        allowed -= SYSTEM_ROLES
 
     def _dep(principal: AuthPrincipal = Depends(current_principal)) -> AuthPrincipal:  # noqa: B008
         if principal.role not in allowed:

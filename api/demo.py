@@ -21,7 +21,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from api.auth import ALL_REGIONS, Role, create_principal, hash_token
+from api.auth import ALL_REGIONS, SYSTEM_ROLES, Role, create_principal, hash_token
 from api.settings import Settings
 from api.storage.audit import SqlAuditLog
 from api.storage.models import KeyValue, Principal, Region
@@ -94,7 +94,7 @@ def bootstrap_demo(settings: Settings, session: Session, *, audit: SqlAuditLog, 
     if session.get(Region, region) is None:
         session.add(Region(code=region, name=settings.region_name, demo=True, created_at=at))
     files: dict[str, Path] = {}
-    for role in Role:
+    for role in (r for r in Role if r not in SYSTEM_ROLES):  # a peer system's credential is issued, not demoed
         row, token = create_principal(
             session, name=f"demo {role.value}", role=role,
             region=ALL_REGIONS if role is Role.ADMIN else region, created_by="system", at=at,

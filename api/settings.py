@@ -14,7 +14,7 @@ import secrets
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from keys.errors import BadInputError, KeyStoreError
@@ -23,6 +23,8 @@ __all__ = [
     "DEFAULT_MAX_UPLOAD_BYTES",
     "DEFAULT_REGION",
     "DEFAULT_REGION_NAME",
+    "MAX_PEERS",
+    "PeerDeployment",
     "Settings",
     "read_or_create_secret",
 ]
@@ -32,9 +34,32 @@ DEFAULT_REGION = "440000"
 DEFAULT_REGION_NAME = "广东省（演示） Guangdong (demo)"
 #: Largest request body accepted by default (10 MiB): a signed PDF with some margin.
 DEFAULT_MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+#: Most peer deployments in ``ESIGN_PEERS`` (one per province-level region, with room to spare).
+MAX_PEERS = 64
 _SECRET_FILE_MODE = 0o600
 
 _log = logging.getLogger("esign.settings")
+
+
+class PeerDeployment(BaseModel):
+    """One other esign deployment (``ESIGN_PEERS``): where it is and which token this deployment holds there."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    url: str = Field(max_length=500)
+    """Base URL (``http(s)://host[:port][/prefix]``, no query); ``/v1/holders/{id}/licences`` is appended."""
+    token_file: Path
+    """File whose first line is the bearer token of this deployment's ``wallet`` principal at the peer
+    (read at each request, so it can be rotated without a restart)."""
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        v = v.strip().rstrip("/")
+        scheme, sep, rest = v.partition("://")
+        if scheme.lower() not in ("http", "https") or not sep or not rest or any(c in rest for c in "?#@ "):
+            raise ValueError("peer url must be http(s)://host[:port][/path], without credentials, query or fragment")
+        return v
 
 
 class Settings(BaseSettings):
@@ -93,12 +118,26 @@ class Settings(BaseSettings):
     """Prefix of RFC 9457 problem ``type`` URIs; each resolves to a page served by this service."""
     db_pool_size: int = Field(default=5, ge=1)
     """Connection pool size for PostgreSQL."""
+    peers: dict[str, PeerDeployment] = Field(default_factory=dict)
+    """Other esign deployments whose holders' licences the wallet lists (``GET /v1/wallet/licences?federated=true``):
+    JSON ``{"510000": {"url": "https://esign.sc.example", "token_file": "/run/secrets/peer-510000.token"}}``,
+    keyed by the peer's GB/T 2260 region code; the token is this deployment's ``wallet`` credential at that peer."""
 
     @field_validator("region")
     @classmethod
     def _region_code(cls, v: str) -> str:
         if not (len(v) == 6 and v.isdigit()) and v != "demo":
             raise ValueError("region must be a 6-digit GB/T 2260 code (or 'demo')")
+        return v
+
+    @field_validator("peers")
+    @classmethod
+    def _peer_regions(cls, v: dict[str, PeerDeployment]) -> dict[str, PeerDeployment]:
+        if len(v) > MAX_PEERS:
+            raise ValueError(f"at most {MAX_PEERS} peers")
+        for code in v:
+            if not (len(code) == 6 and code.isdigit()):
+                raise ValueError(f"peer region {code[:20]!r} must be a 6-digit GB/T 2260 code")
         return v
 
     @field_validator("log_level", mode="before")

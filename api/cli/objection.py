@@ -217,15 +217,39 @@ def uses_cmd(holder_id: str) -> None:
 
 @consent.command("wallet")
 @click.option("--holder-id", required=True, help="The holder.")
-def wallet_cmd(holder_id: str) -> None:
+@click.option("--federated", is_flag=True,
+              help="Also ask the peer deployments of ESIGN_PEERS; prints {licences, regions} (a peer down is noted).")
+def wallet_cmd(holder_id: str, federated: bool) -> None:
     """Every licence issued to the holder in this service, every region, newest first."""
     from licences.consent import wallet
     from licences.model import effective_status
 
     now = _now()
+    if federated:
+        emit(_run(lambda: _federated_wallet(_holder(holder_id).subject, now)))
+        return
     emit([{"licence_id": x.licence_id, "region": x.region, "type_code": x.type_code, "version": x.version,
            "status": effective_status(x, now).value, "superseded_by": x.superseded_by}
           for x in _run(lambda: wallet(_service(), _holder(holder_id).subject))])
+
+
+def _federated_wallet(holder_id: str, now: datetime) -> dict[str, Any]:
+    """Local wallet items and the peers', merged by ``licences.federation.federate`` (as the HTTP listing)."""
+    from pydantic import ValidationError
+
+    from api.peers import HttpPeerDirectory
+    from api.settings import Settings
+    from keys.errors import BadInputError
+    from licences.consent import wallet
+    from licences.federation import federate, wallet_item
+
+    try:
+        peers = Settings().peers
+    except ValidationError as exc:
+        raise BadInputError(f"ESIGN_* settings are invalid: {exc.errors()[0].get('msg', '')[:200]}",
+                            message_zh="配置无效", field=str(exc.errors()[0].get("loc", ("settings",))[0])) from None
+    local = [wallet_item(x, now) for x in wallet(_service(), holder_id)]
+    return federate(local, holder_id, HttpPeerDirectory(peers)).to_dict()
 
 
 @consent.command("fetch")

@@ -16,12 +16,21 @@ Objections (``licences.objections``):
 Wallet and consent (``licences.consent``), for a ``holder`` principal bound to its holder ID (``subject``):
 
 - ``GET /v1/wallet/licences``: every licence issued to the holder, in every region this service holds;
+  with ``?federated=true`` also those held by the peer deployments of ``ESIGN_PEERS``
+  (``licences.federation``): ``{"licences": [...], "regions": {region: "ok" | "unreachable: ..." |
+  "refused: <status>"}}``; a peer that is down or refuses never fails the request (fail soft);
 - ``POST /v1/consents``: grant a relying party (an existing ``staff``/``verifier`` principal of any region)
   chosen fields of one licence for a purpose until a time; ``GET /v1/consents``; ``POST /v1/consents/{id}/revoke``;
 - ``GET /v1/wallet/uses``: every use of the holder's licences under their grants, served or refused;
 - ``POST /v1/consents/{id}/fetch``: the relying party named in the grant gets the current version's granted
   fields as a short-lived ``ESL1:`` token signed by the issuing authority (verify with ``esign verify --qr``),
   with the signer certificate and the status-list URL.
+
+Between deployments (system to system): ``GET /v1/holders/{holder_id}/licences`` for a ``wallet``
+principal (a peer deployment's wallet service, any region; that role may call nothing else): the
+licences this deployment holds for that holder ID (resident ID number or USCC, check character
+checked, 422 naming ``holder_id``), in the wallet's item shape, never asking further peers; audited as
+``licence.wallet.federated`` with the holder only as ``pii_hash``.
 
 Every refusal is a problem JSON naming the field (400/403/404/409/422) and writes nothing (a refused
 fetch writes only the use record the holder is entitled to see).
@@ -30,6 +39,7 @@ fetch writes only the use record the holder is entitled to see).
 from __future__ import annotations
 
 import base64
+import logging
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -37,9 +47,12 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from pydantic import BaseModel, Field
 
 from api.auth import ALL_REGIONS, AuthPrincipal, Role, require_role
-from api.deps import SystemClock, get_clock
+from api.deps import SystemClock, get_clock, get_settings
+from api.logging import pii_hash
+from api.peers import HttpPeerDirectory
 from api.routes.licences import get_licence_service
 from api.schemas import PROBLEM_RESPONSES
+from api.settings import Settings
 from api.storage.models import Principal as PrincipalRow
 from api.storage.models import utc
 from keys.errors import BadInputError, NotFoundError, PermissionDeniedError
@@ -53,8 +66,9 @@ from licences.consent import (
     uses_of_holder,
     wallet,
 )
+from licences.federation import federate, validate_holder_id, wallet_item
 from licences.issuance import LicenceService
-from licences.model import ObjectionState, effective_status, metadata
+from licences.model import ObjectionState, effective_status
 from licences.objections import (
     MAX_EVIDENCE_BYTES,
     MAX_EVIDENCE_FILES,
@@ -74,6 +88,8 @@ _any = require_role(*Role)
 _issuer = require_role(Role.ISSUER)
 _holder = require_role(Role.HOLDER)
 _relying = require_role(Role.STAFF, Role.VERIFIER)
+_wallet = require_role(Role.WALLET)
+_log = logging.getLogger("esign.peers")
 
 
 def _actor(p: AuthPrincipal) -> Actor:
@@ -203,17 +219,43 @@ class GrantIn(BaseModel):
     expires_at: datetime | None = Field(default=None, description="Default: 30 days from now")
 
 
-@router.get("/v1/wallet/licences", summary="Every licence issued to the holder, in every region held here")
-def wallet_licences(principal: AuthPrincipal = Depends(_holder),  # noqa: B008
+@router.get("/v1/wallet/licences", summary="Every licence issued to the holder, here (and at peer deployments)")
+def wallet_licences(request: Request,
+                    federated: bool = False,
+                    principal: AuthPrincipal = Depends(_holder),  # noqa: B008
+                    svc: LicenceService = Depends(get_licence_service),  # noqa: B008
+                    settings: Settings = Depends(get_settings),  # noqa: B008
+                    clock: SystemClock = Depends(get_clock)) -> list[dict[str, Any]] | dict[str, Any]:  # noqa: B008
+    """Newest first, superseded versions included (with their links), with the effective status now.
+
+    ``federated=true``: ``{"licences": [...], "regions": {...}}`` with the peers' licences merged in
+    (each item with its ``source``), and how each peer answered; peers never fail the request.
+    """
+    now = clock.now()
+    holder_id = _subject(principal)
+    items = [wallet_item(x, now) for x in wallet(svc, holder_id)]
+    if not federated:
+        return items
+    peers = HttpPeerDirectory(settings.peers, clients=getattr(request.app.state, "peer_clients", None))
+    return federate(items, holder_id, peers,
+                    on_outcome=lambda r, o: _log.info("peer wallet listing", extra={"peer_region": r,
+                                                                                    "outcome": o})).to_dict()
+
+
+@router.get("/v1/holders/{holder_id}/licences",
+            summary="For a peer deployment's wallet service: the licences held here for one holder ID")
+def holder_licences(holder_id: str, principal: AuthPrincipal = Depends(_wallet),  # noqa: B008
                     svc: LicenceService = Depends(get_licence_service),  # noqa: B008
                     clock: SystemClock = Depends(get_clock)) -> list[dict[str, Any]]:  # noqa: B008
-    """Newest first, superseded versions included (with their links), with the effective status now."""
+    """The wallet items of this deployment only (never asks further peers); every call is audited."""
+    hid = validate_holder_id(holder_id, field="holder_id")
     now = clock.now()
-    return [{"licence_id": x.licence_id, "region": x.region, "authority": x.authority_id, "type_code": x.type_code,
-             "type_name": x.type_name, "version": x.version, "status": effective_status(x, now).value,
-             "supersedes": x.supersedes, "superseded_by": x.superseded_by, "metadata": metadata(x, at=now),
-             "fields": dict(x.fields)}
-            for x in wallet(svc, _subject(principal))]
+    items = [wallet_item(x, now) for x in wallet(svc, hid)]
+    with svc.repo.transaction() as tx:
+        tx.add_audit(actor=principal.id, action="licence.wallet.federated", object_type="holder",
+                     object_id=pii_hash(hid), details={"holder": pii_hash(hid), "caller": principal.id,
+                                                       "caller_region": principal.region, "licences": len(items)})
+    return items
 
 
 @router.get("/v1/wallet/uses", summary="Every use of the holder's licences under their grants")
