@@ -147,6 +147,23 @@ def test_pdf_with_a_plain_key_at_b_lta(h: Any) -> None:
                              algorithm=SignatureAlgorithm.ECDSA_SHA256)
 
 
+def test_pdf_at_b_lta_with_the_sm2_service_tsa_verifies_over_http(h: Any) -> None:
+    # The region is SM2, so the service's TSA is too: its document timestamp goes through our own token checks.
+    r = _post(h, blank_pdf(), name="lta.pdf", level="b-lta")
+    assert r.status_code == 200, r.text
+    assert len(reader(r.content).embedded_timestamp_signatures) == 1
+    v = h.client.post("/v1/verify", headers=h.auth("verifier"),
+                      files={"file": ("lta.pdf", r.content, "application/pdf")},
+                      data={"at": (datetime.now(UTC) + timedelta(seconds=5)).isoformat()})
+    assert v.status_code == 200, v.text
+    rep = v.json()
+    assert rep["indication"] == "TOTAL_PASSED", rep["reason"]
+    doc = rep["signatures"][1]
+    assert doc["signer"]["type"] == "DocTimeStamp" and doc["indication"] == "TOTAL_PASSED", doc["reason"]
+    assert doc["signer"]["subject"] == "CN=sign test TSA"
+    assert {c["name"]: c["status"] for c in doc["checks"]}["certificate_path"] == "passed"
+
+
 def test_ofd_with_an_uploaded_registered_seal(h: Any) -> None:
     seal = _seal(h, "SIGN-OFD-1")
     r = _post(h, UNSIGNED, name="c.ofd", seal_file=seal, page=1, x=100, y=150)

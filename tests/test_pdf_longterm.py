@@ -45,12 +45,12 @@ def _crls_at(p, when: datetime) -> list[Any]:  # type: ignore[no-untyped-def]
 
 
 def _tsa(p, *, at: datetime, clock: object, days: int | None = None, ca: Any = None,  # type: ignore[no-untyped-def]
-         chain: list[bytes] | None = None) -> object:
-    """A TSA (its own certificate: ``days`` long, from ``ca``) behind pyHanko's TimeStamper interface."""
+         chain: list[bytes] | None = None, alg: str = "p256") -> object:
+    """A TSA (its own ``alg`` certificate: ``days`` long, from ``ca``) behind pyHanko's TimeStamper interface."""
     from esign.tsa import PyHankoLocalTimeStamper, TimeStampAuthority
 
-    key = generate_key("p256")
-    cert = (ca or p.ca).issue(subject={"C": "CN", "CN": f"TSA {at:%Y%m%d%H%M%S} {days}"}, profile="timestamping",
+    key = generate_key(alg)
+    cert = (ca or p.ca).issue(subject={"C": "CN", "CN": f"{alg} TSA {at:%Y%m%d%H%M%S} {days}"}, profile="timestamping",
                               public_key=key.public_key(), at=at, validity_days=days).der
     return PyHankoLocalTimeStamper(TimeStampAuthority(key=key, cert_der=cert, chain=chain or p.chain,
                                                       policy_oid="1.2.156.112233.1.1", clock=clock))
@@ -266,12 +266,12 @@ def test_http_verify_lt_years_later(pki, pdf, tmp_path: Path) -> None:  # type: 
 # -- document timestamps: revocation checked whenever revocation data is at hand ------------------------
 
 
-def _revoked_tsa(p, *, revoked_at: datetime, clock: object) -> object:  # type: ignore[no-untyped-def]
-    """A TSA (P-256, five years) whose certificate the CA revoked at ``revoked_at`` (no CRL distribution point)."""
+def _revoked_tsa(p, *, revoked_at: datetime, clock: object, alg: str = "p256") -> object:  # type: ignore[no-untyped-def]
+    """A TSA (``alg``, five years) whose certificate the CA revoked at ``revoked_at`` (no CRL distribution point)."""
     from esign.tsa import PyHankoLocalTimeStamper, TimeStampAuthority
 
-    key = generate_key("p256")
-    cert = p.ca.issue(subject={"C": "CN", "CN": f"revoked TSA {revoked_at:%Y%m%d%H%M%S}"}, profile="timestamping",
+    key = generate_key(alg)
+    cert = p.ca.issue(subject={"C": "CN", "CN": f"revoked {alg} TSA {revoked_at:%Y%m%d%H%M%S}"}, profile="timestamping",
                       public_key=key.public_key(), at=AT - timedelta(hours=1)).der
     assert parse_certificate(cert).asn1.crl_distribution_points_value is None  # soft-fail would skip it
     p.ca.revoke(parse_certificate(cert).serial, reason="key_compromise", at=revoked_at)
@@ -418,3 +418,146 @@ def test_sm2_broken_signature_timestamp_fails(pki, pdf) -> None:  # type: ignore
     assert ts.status is CheckStatus.FAILED and "broken" in ts.detail_en
     assert r.signatures[0].sub_indication is SubIndication.SIG_CRYPTO_FAILURE
     assert _check(r, "signature_value").status is CheckStatus.PASSED  # the signature itself is intact
+
+
+# -- document timestamps by SM2 TSAs (the service's own TSA in SM2 regions): our token checks, same chain ---
+
+
+def _doc_ts(report, index: int = 1):  # type: ignore[no-untyped-def]
+    doc = report.signatures[index]
+    assert doc.signer["type"] == "DocTimeStamp"
+    return doc
+
+
+@pytest.mark.parametrize("alg", ["sm2", "p256"])
+def test_sm2_document_timestamp_verifies_now_and_years_later_offline(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    when = AT + timedelta(hours=1)
+    archive = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when), alg="sm2")
+    lta = extend_pdf(pki.sign(pdf, alg, level="b-lt"), level="lta", timestamper=archive,
+                     validation_data=pki.fresh_crls(when), at=when)
+    now = verify_pdf(lta, trust=_trust(pki), at=when + timedelta(minutes=5))
+    assert now.indication is Indication.TOTAL_PASSED, now.reason.en
+    doc = _doc_ts(now)
+    assert doc.indication is Indication.TOTAL_PASSED, doc.reason.en
+    assert {c.name: c.status for c in doc.checks}["digest"] is CheckStatus.PASSED
+    assert "valid at the validation time" in _check(now, "certificate_path", index=1).detail_en
+    assert doc.signer["signing_time_source"] == "document timestamp (RFC 3161)" and "sm2 TSA" in doc.signer["subject"]
+    for strict in (False, True):
+        later = verify_pdf(lta, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER) if strict else (),
+                           require_revocation=strict)
+        assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+        assert _doc_ts(later).indication is Indication.TOTAL_PASSED
+        assert "not at the validation time" in _check(later, "certificate_path").detail_en
+
+
+@pytest.mark.parametrize("alg", ["sm2", "p256"])
+def test_sm2_document_timestamp_is_proof_of_existence(pki, pdf, alg: str) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    short = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(AT), days=400)  # expires before LATER
+    lt = pki.sign(pdf, alg, level="b-lt", timestamper=short)
+    when = AT + timedelta(hours=1)
+    archive = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when), alg="sm2")
+    lta = extend_pdf(lt, level="lta", timestamper=archive, validation_data=pki.fresh_crls(when), at=when)
+    assert verify_pdf(lt, trust=_trust(pki), at=LATER).indication is Indication.INDETERMINATE
+    for strict in (False, True):
+        later = verify_pdf(lta, trust=_trust(pki), at=LATER, crls=_crls_at(pki, LATER), require_revocation=strict)
+        assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+        ts = _check(later, "timestamp")
+        assert ts.status is CheckStatus.PASSED and "proven by a later document timestamp" in ts.detail_en
+        assert "itself proven by a later document timestamp" in _check(later, "certificate_path").detail_en
+    # No signature timestamp at all: the SM2 document timestamp is the only proof.
+    bb = extend_pdf(pki.sign(pdf, alg, level="b-b"), level="lta", timestamper=archive,
+                    validation_data=pki.fresh_crls(when), at=when)
+    later = verify_pdf(bb, trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.TOTAL_PASSED, later.reason.en
+    assert "proven by a later document timestamp" in _check(later, "certificate_path").detail_en
+
+
+def test_sm2_document_timestamp_proven_by_a_later_one(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    when = AT + timedelta(hours=1)
+    first = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when), alg="sm2")
+    lta = extend_pdf(pki.sign(pdf, "sm2", level="b-lt"), level="lta", timestamper=first,
+                     validation_data=pki.fresh_crls(when), at=when)
+    t4 = AT + timedelta(days=4 * 365)  # renewal before the first archive TSA certificate (5 years) expires
+    renewed = extend_pdf(lta, level="b-lta", validation_data=pki.fresh_crls(t4), at=t4,
+                         timestamper=_tsa(pki, at=t4 - timedelta(hours=1), clock=TickingClock(t4), alg="sm2"))
+    t6 = AT + timedelta(days=6 * 365)  # the signer's, the signature TSA's and the first archive TSA's have expired
+    r = verify_pdf(renewed, trust=_trust(pki), at=t6)
+    assert r.indication is Indication.TOTAL_PASSED, r.reason.en
+    assert [s.signer["type"] for s in r.signatures] == ["Sig", "DocTimeStamp", "DocTimeStamp"]
+    assert "proven by a later document timestamp" in _check(r, "certificate_path", index=1).detail_en
+    assert "valid at the validation time" in _check(r, "certificate_path", index=2).detail_en
+    assert "proven by a later document timestamp" in _check(r, "timestamp").detail_en
+    # Without the renewal the first archive timestamp proves nothing at t6.
+    bare = verify_pdf(lta, trust=_trust(pki), at=t6)
+    assert bare.indication is Indication.INDETERMINATE
+    assert _doc_ts(bare).sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE
+
+
+def test_tampered_after_the_sm2_document_timestamp_fails(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    from tests.test_pdf_sign import reader
+
+    when = AT + timedelta(hours=1)
+    archive = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when), alg="sm2")
+    lta = extend_pdf(pki.sign(pdf, "sm2", level="b-lt"), level="lta", timestamper=archive,
+                     validation_data=pki.fresh_crls(when), at=when)
+    # In the signature's and the document timestamp's ranges: both fail.
+    both = bytearray(lta)
+    i = both.index(b"(Page 2)")
+    both[i + 1] = ord("X")
+    r = verify_pdf(bytes(both), trust=_trust(pki), at=LATER)
+    assert r.indication is Indication.TOTAL_FAILED
+    assert [s.sub_indication for s in r.signatures] == [SubIndication.HASH_FAILURE, SubIndication.HASH_FAILURE]
+    assert _check(r, "digest", index=1).status is CheckStatus.FAILED
+    # Only in the document timestamp's range (the DSS added after the signature): the timestamp fails.
+    br = [int(x) for x in reader(lta).embedded_signatures[0].byte_range]
+    sig_end = br[2] + br[3]
+    j = lta.index(b"/CRLs", sig_end)
+    only_doc = lta[:j] + b"/CRLx" + lta[j + 5:]
+    assert len(only_doc) == len(lta)
+    r = verify_pdf(only_doc, trust=_trust(pki), at=when + timedelta(minutes=5))
+    assert r.indication is Indication.TOTAL_FAILED, r.reason.en
+    doc = _doc_ts(r)
+    assert doc.indication is Indication.TOTAL_FAILED and doc.sub_indication is SubIndication.HASH_FAILURE
+    assert _check(r, "digest", index=1).status is CheckStatus.FAILED
+    assert _check(r, "digest").status is CheckStatus.PASSED  # the signature's own bytes are intact
+
+
+@pytest.mark.parametrize("alg", ["sm2", "p256"])
+def test_untrusted_sm2_document_timestamp_gives_no_proof_of_existence(pki, pdf, tmp_path: Path,  # type: ignore[no-untyped-def]  # noqa: F811
+                                                                     alg: str) -> None:
+    foreign = Region.init(tmp_path / "foreign", region="450000", passphrase=b"test-passphrase", alg="sm2",
+                          at=AT - timedelta(days=1), scrypt_n=2**10)
+    when = AT + timedelta(hours=1)
+    tsa = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(when), ca=foreign.ca(),
+               chain=[foreign.ca().cert.der, foreign.root.cert.der], alg="sm2")
+    lta = extend_pdf(pki.sign(pdf, alg, level="b-b"), level="lta", timestamper=tsa, validation_data=pki.crls, at=when)
+    now = verify_pdf(lta, trust=_trust(pki), at=when + timedelta(minutes=5))
+    assert now.indication is Indication.INDETERMINATE, now.reason.en
+    doc = _doc_ts(now)
+    assert doc.indication is Indication.INDETERMINATE
+    assert _check(now, "digest", index=1).status is CheckStatus.PASSED  # intact, just not trusted
+    assert _check(now, "certificate_path", index=1).status is CheckStatus.INDETERMINATE
+    later = verify_pdf(lta, trust=_trust(pki), at=LATER)
+    assert later.indication is Indication.INDETERMINATE
+    assert later.signatures[0].sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE, later.signatures[0].reason.en
+
+
+def test_revoked_sm2_document_timestamp_tsa_is_no_proof_of_existence(pki, pdf) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    when = AT + timedelta(hours=1)
+    tsa = _revoked_tsa(pki, revoked_at=AT - timedelta(minutes=30), clock=TickingClock(when), alg="sm2")
+    bb = pki.sign(pdf, "sm2", level="b-b")
+    # The DSS holds the CRLs of the signing day, issued before the TSA was revoked.
+    lta = extend_pdf(bb, level="lta", timestamper=tsa, validation_data=pki.crls, at=when)
+    # Without current revocation data the document timestamp is the signature's proof of existence ...
+    blind = verify_pdf(lta, trust=_trust(pki), at=LATER)
+    assert blind.indication is Indication.TOTAL_PASSED, blind.reason.en
+    # ... with the CA's current CRL it proves nothing, and says why.
+    for at in (when + timedelta(hours=1), LATER):
+        r = verify_pdf(lta, trust=_trust(pki), at=at, crls=_crls_at(pki, at))
+        assert r.indication is not Indication.TOTAL_PASSED, r.reason.en
+        doc = _doc_ts(r)
+        assert doc.indication is not Indication.TOTAL_PASSED
+        path = _check(r, "certificate_path", index=1)
+        assert path.status is not CheckStatus.PASSED and "revoked" in path.detail_en, path.detail_en
+    sig = r.signatures[0]
+    assert sig.sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE, sig.reason.en

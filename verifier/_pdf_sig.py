@@ -20,14 +20,16 @@ Steps per signature (tagged ``# Step S<n>`` here and in :mod:`verifier.pdf`):
       POE backwards: each one valid now, or proven by a later one, lets the timestamps it covers
       be checked at its own time (see :func:`prove_existence`). The SM2 path (:func:`sm2_checks`)
       applies the same rules with our own path and CRL checks (retroactive CRLs as
-      :func:`verifier._revocation.tells_status_at` allows).
+      :func:`verifier._revocation.tells_status_at` allows). Document timestamps by SM2 TSAs
+      (pyHanko cannot read SM2 keys) are checked with :func:`verifier.tsp.verify_timestamp_token`
+      over their byte ranges (:attr:`PastContext.check_token`) and take part in the same chain.
   S7. Signature policy identifier and seed-value constraints.
   S8. Changes after signing (see :mod:`verifier._pdf_diff`), DocMDP and FieldMDP.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -51,7 +53,17 @@ from verifier._revocation import RevocationData, tells_status_at
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.report import ChainElement, Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 
-__all__ = ["PastContext", "PastProof", "SigVerdict", "chain_from_asn1", "map_ades", "policy_check", "prove_existence"]
+__all__ = [
+    "PastContext",
+    "PastProof",
+    "SigVerdict",
+    "StampCheck",
+    "chain_from_asn1",
+    "map_ades",
+    "own_doc_timestamp_checks",
+    "policy_check",
+    "prove_existence",
+]
 
 _POLICY_ATTR = "1.2.840.113549.1.9.16.2.15"
 _KNOWN_HASHES = {
@@ -449,6 +461,13 @@ def _revoked_by(st: Any, when: datetime) -> bool:
     return rd is not None and rd.revocation_date <= when
 
 
+#: ``check(embedded_signature, when, past)`` -> :class:`verifier.tsp.TimestampVerification` of a
+#: document timestamp's token over its signed byte ranges at ``when`` (``None``: not a token at all).
+#: ``past`` validates at a proven earlier time: revocation data issued after ``when`` counts as
+#: :meth:`verifier._revocation.RevocationData.for_past` allows.
+StampCheck = Callable[[Any, datetime, bool], Any]
+
+
 @dataclass(frozen=True)
 class PastContext:
     """What a re-validation at an earlier time is given (the same material as the current-time one)."""
@@ -463,6 +482,8 @@ class PastContext:
     """OCSP responses from the DSS (asn1crypto)."""
     require_revocation: bool
     """Revocation data is required for every certificate (else soft-fail, as at the current time)."""
+    check_token: StampCheck | None = None
+    """Checks a document timestamp we verify ourselves (SM2 TSA) at a given time; ``None``: none are checked."""
 
     def at(self, moment: datetime, *, cutoff: datetime | None, strict: bool | None = None) -> ValidationContext:
         """A fresh, offline validation context at ``moment`` (revocation required if ``strict``; default: policy).
@@ -518,6 +539,11 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
     records :class:`PastProof` in the verdict); a certificate revoked at the proven time records a
     revoked proof (the signature fails); otherwise the current-time status stands. A timestamp
     whose TSA is not trusted, or that is not intact, proves nothing.
+
+    Document timestamps by SM2 TSAs (``own_cms``) go through ``ctx.check_token`` instead of
+    pyHanko, with the same rules: trusted now, or proven by a later document timestamp at whose
+    time their TSA path validates (retroactive CRLs as for signatures); their result is left in
+    ``status`` (a :class:`verifier.tsp.TimestampVerification`) for :func:`own_doc_timestamp_checks`.
     """
 
     def rev(s: Any) -> int:
@@ -528,8 +554,15 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
         ctx = replace(ctx, crls=[*ctx.crls, *crls], ocsps=[*ctx.ocsps, *ocsps])
     usable = [s for s in sigs if s.emb is not None and not s.own_cms and s.status is not None and s.verdict.failed
               is None and s.status.intact and s.status.valid]
+    own_stamps = [s for s in sigs if s.emb is not None and s.own_cms and s.kind == "/DocTimeStamp"
+                  and s.verdict.failed is None and s.coverage is not None]
     proven: dict[int, datetime] = {}  # signed revision of a document timestamp -> its proven genTime
-    for d in sorted((s for s in usable if s.kind == "/DocTimeStamp"), key=rev, reverse=True):
+    for d in sorted([*(s for s in usable if s.kind == "/DocTimeStamp"), *own_stamps], key=rev, reverse=True):
+        if d.own_cms:
+            when = _prove_own_stamp(d, ctx=ctx, at=at, later=sorted(t for r, t in proven.items() if r > rev(d)))
+            if when is not None:
+                proven[rev(d)] = when
+            continue
         st = d.status
         if _trusted(st) and not ctx.require_revocation and (ctx.crls or ctx.ocsps):
             # Revocation data is at hand but soft-fail may have skipped the TSA (see _validate_sig).
@@ -555,6 +588,88 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
     for s in sigs:  # signatures we check ourselves (SM2): sm2_checks takes it from here
         if s.emb is not None and s.own_cms and s.kind == "/Sig":
             s.verdict.covered_by = tuple(sorted(t for r, t in proven.items() if r > rev(s)))
+
+
+def _stamp_intact(tv: Any) -> bool:
+    """The token verified up to its TSA's path (signature value and imprint good)."""
+    return tv is not None and (tv.passed or any(c.name.startswith("tsa_path.") for c in tv.report.checks))
+
+
+def _prove_own_stamp(d: Any, *, ctx: PastContext, at: datetime, later: Sequence[datetime]) -> datetime | None:
+    """A document timestamp by an SM2 TSA: checked now and, if its TSA fails only for a time reason,
+    at the earliest of the ``later`` proven document timestamps. Returns the genTime it proves."""
+    if ctx.check_token is None:
+        return None
+    now = ctx.check_token(d.emb, at, False)
+    d.status = now
+    if now is None or not _stamp_intact(now):
+        return None
+    if now.passed:
+        return now.gen_time if now.gen_time <= at else None
+    if now.report.sub_indication not in _TIME_BOUND or not later:
+        return None
+    past = ctx.check_token(d.emb, later[0], True)
+    if past is not None and past.passed and past.gen_time <= later[0]:
+        d.status = past
+        d.verdict.proof = PastProof(later[0], "proven by a later document timestamp", "由后续文档时间戳证明")
+        return past.gen_time
+    return None
+
+
+def own_doc_timestamp_checks(v: SigVerdict, tv: Any, *, at: datetime) -> tuple[tuple[ChainElement, ...], str | None]:
+    """Steps S4-S6a for a document timestamp we check ourselves (SM2 TSA), from :func:`prove_existence`'s result.
+
+    ``tv`` is the :class:`verifier.tsp.TimestampVerification` at the validation time, or at the
+    proven time recorded in ``v.proof``; ``None`` when the content is not a time-stamp token.
+    Returns (chain, anchor subject).
+    """
+    if tv is None:
+        v.bad(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, "cms",
+              "the document timestamp is not a readable RFC 3161 time-stamp token",
+              "文档时间戳不是有效的 RFC 3161 时间戳令牌")
+        return (), None
+    rep = tv.report
+    if not _stamp_intact(tv):
+        sub = rep.sub_indication or SubIndication.FORMAT_FAILURE
+        if sub is SubIndication.HASH_FAILURE:
+            v.bad(Indication.TOTAL_FAILED, sub, "digest",
+                  "the signed bytes do not match the document timestamp's message imprint",
+                  "签名数据与文档时间戳的消息摘要不一致")
+        else:
+            v.bad(rep.indication, sub, "signature_value", f"the document timestamp does not verify: {rep.reason.en}",
+                  f"文档时间戳验证未通过：{rep.reason.zh}")
+        return rep.chain, rep.trust_anchor
+    v.ok("digest", f"the {tv.hash_name} digest of the signed bytes matches the timestamp's message imprint",
+         f"签名数据的 {tv.hash_name} 摘要与时间戳消息摘要一致")
+    v.ok("signature_value", "the TSA's signature value verifies", "时间戳机构签名值验证通过")
+    n = len(rep.chain)
+    proof = v.proof
+    if tv.passed and proof is not None:
+        v.ok("certificate_path",
+             f"path of {n} certificate(s) to a trust anchor, valid at {proof.time:%Y-%m-%d %H:%M:%S}Z (not at the "
+             f"validation time), {proof.en}; revocation status at that time from the file's and the given CRLs",
+             f"已验证长度为 {n} 的证书路径，在 {proof.time:%Y-%m-%d %H:%M:%S}Z 有效（{proof.zh}）")
+    elif tv.passed and tv.gen_time <= at:
+        v.ok("certificate_path", f"path of {n} certificate(s) to a trust anchor, valid at the validation time",
+             f"已验证长度为 {n} 的证书路径")
+    elif tv.passed:
+        v.bad(Indication.INDETERMINATE, SubIndication.TIMESTAMP_ORDER_FAILURE, "certificate_path",
+              f"the document timestamp's genTime {tv.gen_time:%Y-%m-%d %H:%M:%S}Z is after the validation time",
+              "文档时间戳的时间晚于验证时间")
+    else:
+        sub = rep.sub_indication or SubIndication.NO_CERTIFICATE_CHAIN_FOUND
+        ind = rep.indication
+        if sub in _TIME_BOUND:  # a time reason: nothing later proves the timestamp existed while its TSA was valid
+            ind = Indication.INDETERMINATE
+            sub = {SubIndication.EXPIRED: SubIndication.OUT_OF_BOUNDS_NO_POE,
+                   SubIndication.REVOKED: SubIndication.REVOKED_NO_POE}.get(sub, sub)
+            why = " and no later document timestamp proves it existed while the TSA certificate was valid"
+        else:
+            why = ""
+        v.bad(ind, sub, "certificate_path",
+              f"the TSA certificate could not be validated at the validation time{why}: {rep.reason.en}",
+              f"时间戳机构证书在验证时间无法通过验证：{rep.reason.zh}")
+    return rep.chain, rep.trust_anchor
 
 
 _OCSP_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)

@@ -8,7 +8,8 @@ TOTAL_FAILED signature's sub-indication, else the first INDETERMINATE one.
 Trust is passed in; nothing is fetched. Standard signatures go through pyHanko (integrity,
 signature value, certvalidator path with a ValidationContext built from our TrustStore, the
 CRLs given and the document's DSS); SM2 and adbe.pkcs7.sha1 signatures through our own CMS check
-and :func:`verifier.pki.validate_path`. The difference analysis is pyHanko's rules run once per
+and :func:`verifier.pki.validate_path`, and document timestamps by SM2 TSAs through
+:func:`verifier.tsp.verify_timestamp_token`. The difference analysis is pyHanko's rules run once per
 revision (:mod:`verifier._pdf_diff`). Steps of the document procedure (tagged ``# Step D<n>``;
 per-signature steps S1-S8 are in :mod:`verifier._pdf_sig`):
 
@@ -20,7 +21,7 @@ per-signature steps S1-S8 are in :mod:`verifier._pdf_sig`):
   D4. At least one signature; none is TOTAL_FAILED / FORMAT_FAILURE.
   D5. Per signature S1-S3 (parse, SubFilter, coverage).
   D6. Revocation data: the CRLs passed in plus the DSS (at most :data:`MAX_DSS_ITEMS` items).
-  D7. Per signature S4-S7 (pyHanko in one event loop, or our CMS check for SM2).
+  D7. Per signature S4-S7 (pyHanko in one event loop, or our CMS / time-stamp token checks for SM2).
   D8. Per signature S8: the chained difference analysis within :data:`DIFF_BUDGET_SECONDS`.
   D9. Document verdict, with a check naming what (if anything) was written after the last signature.
 """
@@ -38,6 +39,7 @@ from typing import Any
 
 from asn1crypto import crl as asn1_crl
 from asn1crypto import ocsp as asn1_ocsp
+from asn1crypto import parser as asn1_parser
 from pyhanko.pdf_utils import misc
 from pyhanko.pdf_utils.decode_limits import DecodePurpose
 from pyhanko.sign.validation import DocumentSecurityStore
@@ -68,14 +70,17 @@ from verifier._pdf_read import (
 from verifier._pdf_sig import (
     PastContext,
     SigVerdict,
+    StampCheck,
     coverage_check,
     map_ades,
     modification_checks,
+    own_doc_timestamp_checks,
     policy_check,
     prove_existence,
     pyhanko_checks,
     sm2_checks,
 )
+from verifier._revocation import RevocationData
 from verifier.pki import PathPolicy, TrustStore
 from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 
@@ -342,13 +347,16 @@ def verify_pdf(
     )
     # Step D7
     _run_async(lambda: _validate_all(sigs, vc))
-    past = PastContext([a.asn1 for a in trust.anchors if not _is_sm2_cert(a)], dss_certs,
-                       [c.asn1 for c in crls] + dss_crls, dss_ocsps, pol.require_revocation)
-    _run_async(lambda: prove_existence(sigs, ctx=past, at=at))  # Step S6a: timestamps as proof of existence
     own_intermediates = _to_certs(dss_certs)
     own_crls = [*crls, *_to_crls(dss_crls)]
+    past = PastContext([a.asn1 for a in trust.anchors if not _is_sm2_cert(a)], dss_certs,
+                       [c.asn1 for c in crls] + dss_crls, dss_ocsps, pol.require_revocation,
+                       check_token=_stamp_checker(raw, trust=trust, crls=own_crls, certs=own_intermediates,
+                                                  policy=path_policy))
+    # Step S6a: timestamps as proof of existence; SM2 document timestamps are checked here too
+    _run_async(lambda: prove_existence(sigs, ctx=past, at=at))
     for s in sigs:
-        if s.emb is not None and s.own_cms and s.verdict.failed is None:
+        if s.emb is not None and s.own_cms and s.kind == "/Sig" and s.verdict.failed is None:
             signed = _signed_bytes(raw, s.emb.byte_range)
             if signed is None:
                 s.verdict.bad(
@@ -379,6 +387,29 @@ def verify_pdf(
                for r, lv in zip(reports, levels, strict=True)]
     # Step D9
     return _document(reports, sigs, checks, at, revisions)
+
+
+def _stamp_checker(raw: bytes, *, trust: TrustStore, crls: Sequence[Crl], certs: Sequence[Certificate],
+                   policy: PathPolicy) -> StampCheck:
+    """How :func:`prove_existence` checks a document timestamp by an SM2 TSA: the token over the signed
+    byte ranges, with the CRLs given and the DSS's (retroactive ones at a proven earlier time)."""
+
+    def check(emb: EmbeddedPdfSignature, when: datetime, past: bool) -> Any:
+        from verifier.tsp import verify_timestamp_token
+
+        signed = _signed_bytes(raw, emb.byte_range)
+        if signed is None:
+            return None
+        try:
+            # /Contents is padded after the token: keep the outer DER element only
+            _cls, _method, _tag, header, body, _rest = asn1_parser.parse(bytes(emb.pkcs7_content))
+            return verify_timestamp_token(header + body, data=signed, trust=trust, at=when,
+                                          crls=RevocationData.for_past(crls) if past else crls, policy=policy,
+                                          extra_certs=certs)
+        except (EsignError, ValueError, TypeError):
+            return None
+
+    return check
 
 
 def _is_sm2_cert(c: Certificate) -> bool:
@@ -453,7 +484,8 @@ def _prepare(s: _Sig, reader: BoundedReader, raw: bytes) -> None:
             f"不支持的签名类型或 SubFilter：{s.subfilter}",
         )
         return
-    s.own_cms = s.kind == "/Sig" and (s.subfilter == "/adbe.pkcs7.sha1" or is_sm2_cms(s.emb.pkcs7_content))
+    # SM2 signatures and SM2 document timestamps (pyHanko cannot read SM2 keys) go through our own checks
+    s.own_cms = s.subfilter == "/adbe.pkcs7.sha1" or is_sm2_cms(s.emb.pkcs7_content)
     # Step S3
     try:
         s.coverage = s.emb.evaluate_signature_coverage()
@@ -515,6 +547,16 @@ def _finish(i: int, s: _Sig, engine: DiffEngine | None, pol: PdfPolicy, at: date
                 signing_time=s.status.signer_reported_dt.isoformat(),
                 signing_time_source="claimed by the signer (not proven)",
             )
+    elif s.own_cms and s.kind == "/DocTimeStamp" and s.emb is not None and s.coverage is not None \
+            and v.failed is None:
+        chain, anchor = own_doc_timestamp_checks(v, s.status, at=at)
+        if chain:
+            leaf = chain[0]
+            signer.update(subject=leaf.subject, issuer=leaf.issuer, serial=leaf.serial_hex, sha256=leaf.sha256,
+                          not_before=leaf.not_before.isoformat(), not_after=leaf.not_after.isoformat())
+        if v.failed is None and s.status is not None and s.status.gen_time is not None:  # an intact token
+            signer.update(signing_time=s.status.gen_time.isoformat(),
+                          signing_time_source="document timestamp (RFC 3161)")
     elif s.own_cms and isinstance(s.status, tuple):
         (chain, anchor), cc = s.status
         if cc.signer is not None:
