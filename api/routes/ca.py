@@ -206,6 +206,19 @@ def revoke_certificate(
     return _status_out(serial, authority.lookup(serial))
 
 
+def region_ca_certificates_pem(settings: Settings) -> bytes:
+    """Every certificate of the region's issuing CAs (current and rotated), PEM: untrusted path helpers.
+
+    Signatures such as SES seal signatures carry only the end-entity certificate; the verifier needs
+    the issuing CA between it and the region root. Trust still comes only from the anchors.
+    """
+    try:
+        region = open_region(settings)
+    except KeyStoreError:
+        return b""
+    return b"".join(region.chain_pem(n) for n in region.meta["cas"] if n != "root")
+
+
 def region_trust_and_crls(settings: Settings, now: datetime) -> tuple[bytes, list[bytes]]:
     """The region's trust anchors (PEM) and each CA's current CRL (DER), for the verifier."""
     try:

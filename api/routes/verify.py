@@ -32,7 +32,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import AuthPrincipal, Role, require_role
 from api.deps import SystemClock, get_clock, get_settings
-from api.routes.ca import region_trust_and_crls
+from api.routes.ca import region_ca_certificates_pem, region_trust_and_crls
 from api.routes.licences import current_status_list, get_licence_service
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
@@ -48,9 +48,15 @@ from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
 from verifier.trust import TrustRegistry
 from verifier.verifier import MAX_INPUT_BYTES, MAX_STATUS_LISTS, verify_artefact, verify_qr
 
-__all__ = ["router", "service_policy", "service_registry", "service_trust"]
+__all__ = ["router", "service_intermediates", "service_policy", "service_registry", "service_trust"]
 
 router = APIRouter(prefix="/v1", tags=["verify"], responses=PROBLEM_RESPONSES)
+
+
+def service_intermediates(settings: Settings) -> list[Any]:
+    """The region's own CA certificates, offered to path building (untrusted; anchors decide)."""
+    pem = region_ca_certificates_pem(settings)
+    return parse_certificates(pem) if pem else []
 
 
 def service_trust(settings: Settings, now: datetime) -> tuple[TrustStore, list[Any]]:
@@ -275,7 +281,12 @@ async def verify(
         if body["qr"].lstrip().startswith("ESL1:"):
             local, certs = _local_status_list(request, _token_authority(body["qr"]), now)
             lists = [*local, *lists]
-        report = verify_qr(body["qr"], trust=registry, at=at, status_lists=lists, certs=certs)
+        # A token of an authority registered in THIS service is judged by the region's own anchors (as
+        # a local file is, rule local-region); any other by the imported trust lists.
+        local_trust, local_crls = service_trust(settings, now)
+        qr_trust: TrustRegistry | TrustStore = local_trust if certs else registry
+        report = verify_qr(body["qr"], trust=qr_trust, at=at, status_lists=lists,
+                           certs=[*certs, *service_intermediates(settings)], crls=local_crls)
         return JSONResponse(report.to_dict())
     form = await request.form()
     file = form.get("file")
@@ -303,7 +314,7 @@ async def verify(
         require_revocation=require_revocation,
         policy=path_policy,
         detached=detached,
-        extra_certs=extra,
+        extra_certs=[*extra, *service_intermediates(settings)],
         validation=policy.validation if policy else None,
         status_lists=lists,
     )
