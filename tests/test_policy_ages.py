@@ -218,3 +218,21 @@ def test_clock_skew_for_a_seal_signature(tmp_path: Path) -> None:
     assert "clock skew" in r1.checks[-1].detail_en
     assert _cert_window(r2, "signer_certificate", c, early, "signer", "签章人", timedelta(seconds=60)) is None
     assert r2.verdicts[0][1] is SubIndication.NOT_YET_VALID
+
+
+def test_clock_skew_for_an_ofd_seal_signature() -> None:
+    from esign.ofd import sign_ofd
+    from tests.test_ofd_sign_verify import AT, UNSIGNED, make_pki
+
+    p = make_pki()
+    signed = sign_ofd(UNSIGNED, seal_der=p.seal, signer_key=p.signer_key, signer_cert_der=p.signer_cert, page=1,
+                      x_mm=100, y_mm=150, at=AT)
+
+    def run(skew: int) -> Any:  # the window's clock is two minutes behind the signer's
+        return verify_artefact(signed, trust=p.trust, at=AT - timedelta(minutes=2),
+                               validation=_vp({"revocation_required": False, "clock_skew_seconds": skew}))
+
+    ok, bad = run(300), run(60)
+    assert ok.passed, ok.reason.en
+    assert bad.indication is Indication.TOTAL_FAILED and not bad.passed
+    assert any("60 s clock skew" in c.detail_en for c in bad.checks), [c.detail_en for c in bad.checks]

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from esign.formats.ofd import OfdFormatError, OfdPackage, parse_doc_entries
@@ -150,11 +150,11 @@ def verify_plain_sign(value: bytes, signature_xml: bytes, *, certs: Sequence[Cer
 
 def verify_seal_sign(value: bytes, signature_xml: bytes, *, seal_esl: bytes | None, trust: TrustStore, at: datetime,
                      certs: Sequence[Certificate], crls: Sequence[Crl], policy: PathPolicy,
-                     seal_status: Any = None) -> OfdCheck:
+                     seal_status: Any = None, clock_skew: timedelta = timedelta(0)) -> OfdCheck:
     """Type="Seal": a GB/T 38540 SES_Signature whose dataHash is SM3 of the exact Signature.xml bytes."""
     try:
         rep = verify_ses_signature(value, data=signature_xml, trust=trust, at=at, seal_status=seal_status,
-                                   intermediates=certs, crls=crls, policy=policy)
+                                   intermediates=certs, crls=crls, policy=policy, clock_skew=clock_skew)
     except EsignError as exc:  # not an SES_Signature at all: inside an OFD that is a broken signature
         return _fail(Indication.TOTAL_FAILED, SubIndication.FORMAT_FAILURE, "signed_value",
                      f"SignedValue is not a GB/T 38540 seal signature: {exc.message}",

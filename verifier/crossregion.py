@@ -380,8 +380,9 @@ _PROBE = ValidationPolicy(default={"revocation_required": False, "min_rsa_bits":
 
 
 #: Kinds whose handler takes the layer's clock skew (``clock_skew=``): the GB/T 38540 seal and
-#: seal signature checks and the licence (its validity start, status list and SES signature).
-SKEW_KINDS = frozenset({"seal", "ses_signature", "licence"})
+#: seal signature checks, the licence (its validity start, status list and SES signature) and the
+#: OFD file (its seal signatures).
+SKEW_KINDS = frozenset({"seal", "ses_signature", "licence", "ofd"})
 
 
 def handler_inputs(kind: str, policy: PathPolicy | None, require_revocation: bool,

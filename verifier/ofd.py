@@ -39,7 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from esign.formats.ofd import (
@@ -154,7 +154,8 @@ def _stamps(sig: _Sig, info: SignatureInfo, doc: OfdDocument | None) -> None:
 
 
 def _one(entry: SignatureListEntry, pkg: OfdPackage, doc: OfdDocument | None, *, trust: TrustStore, at: datetime,
-         certs: list[Certificate], crls: Sequence[Crl], policy: PathPolicy, seal_status: Any) -> _Sig:
+         certs: list[Certificate], crls: Sequence[Crl], policy: PathPolicy, seal_status: Any,
+         clock_skew: timedelta = timedelta(0)) -> _Sig:
     sig = _Sig(entry=entry)
     sig.own.add(entry.path)
     # [3] Signature.xml.
@@ -186,7 +187,8 @@ def _one(entry: SignatureListEntry, pkg: OfdPackage, doc: OfdDocument | None, *,
         return sig
     if entry.type == "Seal":  # [6a]
         out = verify_seal_sign(value, info.raw, seal_esl=pkg.get(info.seal_path) if info.seal_path else None,
-                               trust=trust, at=at, certs=certs, crls=crls, policy=policy, seal_status=seal_status)
+                               trust=trust, at=at, certs=certs, crls=crls, policy=policy, seal_status=seal_status,
+                               clock_skew=clock_skew)
     else:  # [6b]
         out = verify_plain_sign(value, info.raw, certs=certs, trust=trust, at=at, crls=crls, policy=policy)
     sig.crypto = out
@@ -224,6 +226,7 @@ def verify_ofd(
     require_revocation: bool = False,
     policy: PathPolicy | None = None,
     seal_status: Any = None,
+    clock_skew: timedelta = timedelta(0),
     **_ignored: Any,
 ) -> ValidationReport:
     """Verify every signature of an OFD file; the document passes only if all of them pass.
@@ -238,6 +241,7 @@ def verify_ofd(
         require_revocation: INDETERMINATE without covering revocation data.
         policy: path-validation policy.
         seal_status: seal register lookup for seal signatures (see :data:`verifier.ses.SealStatusSource`).
+        clock_skew: tolerance for seal signatures' not-yet-valid checks (the policy layer's).
 
     Returns:
         One report with a check per step, prefixed ``signature[<ID>].``; ``report.signer`` holds
@@ -280,7 +284,7 @@ def verify_ofd(
                                 f"列出 {len(sl.entries)} 个签名"))
             for entry in sl.entries:
                 sigs.append(_one(entry, pkg, doc, trust=trust, at=at, certs=extra_certs, crls=crls, policy=pol,
-                                 seal_status=seal_status))
+                                 seal_status=seal_status, clock_skew=clock_skew))
         except OfdFormatError as exc:
             list_ok = False
             checks.append(Check("signatures", CheckStatus.FAILED, exc.message, exc.message_zh))
