@@ -369,6 +369,21 @@ def _require_sm2(ptr: int, what: str) -> None:
         raise KeyFormatError(f"{what} is not an SM2 key", message_zh="不是 SM2 密钥", field="key")
 
 
+def _load_sm2_der(func_name: str, der: bytes, *, what: str, bad_en: str, bad_zh: str) -> int:
+    """An owned ``EVP_PKEY`` pointer read from DER by ``func_name`` (a ``d2i_*`` taking ``(NULL, &p, len)``).
+
+    Raises KeyFormatError (``bad_en``/``bad_zh``) when OpenSSL cannot read it, or when it is not an SM2 key.
+    """
+    lib = _load()
+    data = bytes(der)
+    p = c_char_p(data)
+    ptr = getattr(lib, func_name)(None, byref(p), len(data))
+    if not ptr:
+        raise KeyFormatError(f"{bad_en}: {_errors()}", message_zh=bad_zh, field="key")
+    _require_sm2(ptr, what)
+    return ptr
+
+
 class SM2PublicKey:
     """An SM2 public key held by libcrypto."""
 
@@ -381,15 +396,8 @@ class SM2PublicKey:
     @classmethod
     def from_der(cls, spki_der: bytes) -> SM2PublicKey:
         """Load a DER SubjectPublicKeyInfo (id-ecPublicKey or id-sm2 algorithm, sm2p256v1)."""
-        lib = _load()
-        data = bytes(spki_der)
-        p = c_char_p(data)
-        ptr = lib.d2i_PUBKEY(None, byref(p), len(data))
-        if not ptr:
-            raise KeyFormatError(
-                f"not a valid SM2 SubjectPublicKeyInfo: {_errors()}", message_zh="SM2 公钥格式错误", field="key"
-            )
-        _require_sm2(ptr, "the public key")
+        ptr = _load_sm2_der("d2i_PUBKEY", spki_der, what="the public key",
+                            bad_en="not a valid SM2 SubjectPublicKeyInfo", bad_zh="SM2 公钥格式错误")
         return cls(ptr, _i2d("i2d_PUBKEY", ptr))
 
     @classmethod
@@ -484,15 +492,8 @@ class SM2PrivateKey:
         The key is range-checked (1 <= d < n-1, GB/T 32918.1 §6.1) and its public point is
         checked to match d.
         """
-        lib = _load()
-        data = bytes(pkcs8_der)
-        p = c_char_p(data)
-        ptr = lib.d2i_AutoPrivateKey(None, byref(p), len(data))
-        if not ptr:
-            raise KeyFormatError(
-                f"not a valid SM2 private key: {_errors()}", message_zh="SM2 私钥格式错误", field="key"
-            )
-        _require_sm2(ptr, "the private key")
+        ptr = _load_sm2_der("d2i_AutoPrivateKey", pkcs8_der, what="the private key",
+                            bad_en="not a valid SM2 private key", bad_zh="SM2 私钥格式错误")
         key = cls(ptr)
         key._check()
         return key

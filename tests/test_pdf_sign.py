@@ -567,7 +567,9 @@ def test_blta_validates_years_later_offline(pki: Pki, pdf: bytes) -> None:
 
 def test_extend_bt_to_lta_and_renew(pki: Pki, pdf: bytes, tmp_path: Path) -> None:
     bt = pki.sign(pdf, "rsa2048", level="b-t")
-    lta = extend_pdf(bt, level="lta", timestamper=pki.tsa, validation_data=pki.fresh_crls(AT + timedelta(minutes=5)),
+    # the archive timestamp comes after the CRLs it covers, whatever the module's shared TSA clock reads
+    lta_tsa = pki.make_tsa(AT - timedelta(hours=1), TickingClock(AT + timedelta(minutes=6)))
+    lta = extend_pdf(bt, level="lta", timestamper=lta_tsa, validation_data=pki.fresh_crls(AT + timedelta(minutes=5)),
                      at=AT + timedelta(minutes=6))
     assert len(reader(lta).embedded_timestamp_signatures) == 1
     assert len(dss_of(lta).crls) == 2

@@ -44,13 +44,15 @@ def write_file(path: str, data: bytes, *, what: str) -> None:
 def write_atomic(path: str, data: bytes, *, what: str = "out") -> None:
     """Write ``data`` to ``path`` through a temporary file and a rename: all or nothing."""
     target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
+    tmp: str | None = None
     try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, target)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入输出文件", field=what) from exc
 
 

@@ -72,6 +72,16 @@ _at_opt = click.option("--at", "at_", help="Reference time, ISO 8601 (default: n
 _ca_opt = click.option("--ca", "ca_name", default=None, help="CA name within the region (default: first issuing CA).")
 
 
+def _ca_target(f: Any) -> Any:
+    """``--dir``, ``--passphrase-file`` and ``--ca``: the region and the CA in it that a command works on."""
+    return _dir_opt(_pass_opt(_ca_opt(f)))
+
+
+def _write_key(path: str, key_pem: bytes) -> None:
+    Path(path).write_bytes(key_pem)
+    os.chmod(path, 0o600)
+
+
 @click.group()
 def ca() -> None:
     """Run a region's certificate authorities: init, issue, revoke, crl, rotate, show."""
@@ -120,9 +130,7 @@ def init(
 
 
 @ca.command()
-@_dir_opt
-@_pass_opt
-@_ca_opt
+@_ca_target
 @click.option("--subject", required=True, help='Subject DN, e.g. "C=CN,O=Org,CN=Licence Issuer 1".')
 @click.option(
     "--profile",
@@ -172,8 +180,7 @@ def issue(
             issued, key_pem = authority.issue_with_new_key(
                 subject=subject, profile=profile, at=_at(at_), alg=gen_alg, key_passphrase=kpw, validity_days=days
             )
-            Path(key_out).write_bytes(key_pem)
-            os.chmod(key_out, 0o600)
+            _write_key(key_out, key_pem)
             result["key_file"] = key_out
         else:
             assert public_key is not None
@@ -194,9 +201,7 @@ def issue(
 
 
 @ca.command()
-@_dir_opt
-@_pass_opt
-@_ca_opt
+@_ca_target
 @click.option("--serial", required=True, help="Serial number (hex) of the certificate to revoke.")
 @click.option("--reason", type=click.Choice(REVOCATION_REASONS), default="unspecified", show_default=True)
 @_at_opt
@@ -213,9 +218,7 @@ def revoke(
 
 
 @ca.command()
-@_dir_opt
-@_pass_opt
-@_ca_opt
+@_ca_target
 @click.option("--days", type=int, default=7, show_default=True, help="Days until nextUpdate.")
 @click.option("--out", type=click.Path(dir_okay=False), help="Also write the CRL (PEM) here.")
 @_at_opt
@@ -243,9 +246,7 @@ def crl(
 
 
 @ca.command()
-@_dir_opt
-@_pass_opt
-@_ca_opt
+@_ca_target
 @click.option("--serial", default=None, help="Rotate this end-entity certificate instead of the CA itself.")
 @click.option("--key-out", type=click.Path(dir_okay=False), help="Where to write the new end-entity key.")
 @click.option("--key-passphrase-file", type=click.Path(dir_okay=False), help="Passphrase for the new key.")
@@ -271,8 +272,7 @@ def rotate(
         issued, key_pem = region.ca(ca_name).rotate_end_entity(
             serial, at=_at(at_), key_passphrase=_read_secret(key_passphrase_file, what="key-passphrase")
         )
-        Path(key_out).write_bytes(key_pem)
-        os.chmod(key_out, 0o600)
+        _write_key(key_out, key_pem)
         emit({"replaces": serial.lower(), "serial": issued.serial_hex, "key_file": key_out, "pem": issued.pem.decode()})
     except EsignError as exc:
         fail(exc)

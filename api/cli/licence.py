@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import click
 
 from api.cli import emit, fail
+from api.cli._lt_common import read_file
+from api.cli._lt_common import write_atomic as _write
 from keys.errors import BadInputError, EsignError
 
 __all__ = ["MAX_FILE_BYTES", "licence"]
@@ -31,29 +32,7 @@ def _now() -> datetime:
 
 
 def _read(path: str, what: str) -> bytes:
-    try:
-        with Path(path).open("rb") as fh:
-            data = fh.read(MAX_FILE_BYTES + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read {what} {path}: {exc.strerror}", message_zh="无法读取文件",
-                            field=what) from exc
-    if len(data) > MAX_FILE_BYTES:
-        raise BadInputError(f"{what} {path} is too large", message_zh="文件过大", field=what)
-    return data
-
-
-def _write(path: str, data: bytes) -> None:
-    import os
-    import tempfile
-
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入文件", field="out") from exc
+    return read_file(path, limit=MAX_FILE_BYTES, what=what)
 
 
 def _service() -> Any:

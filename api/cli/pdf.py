@@ -168,6 +168,23 @@ def with_options(opts: list[Any]) -> Any:
     return deco
 
 
+def _stamp(opts: dict[str, Any]) -> Any:
+    """The visible stamp from the :data:`STAMP_OPTIONS` values of a command (``None``: invisible)."""
+    return stamp_from(
+        opts["page"], opts["x"], opts["y"], opts["width"], opts["height"], opts["picture"], opts["stamp_text"]
+    )
+
+
+def _long_term(opts: dict[str, Any], passphrase_file: str | None) -> dict[str, Any]:
+    """``timestamper`` and ``validation_data`` arguments from the :data:`TSA_OPTIONS` values of a command."""
+    return {
+        "timestamper": timestamper_from(
+            opts["tsa_url"], opts["tsa_key"], opts["tsa_cert"], opts["tsa_chain"], passphrase_file
+        ),
+        "validation_data": validation_data_from(opts["crls"], opts["ocsps"], opts["vd_certs"]),
+    }
+
+
 @click.group()
 def pdf() -> None:
     """Sign PDFs with PAdES (RSA, ECDSA, Ed25519, SM2), extend to B-LT/B-LTA, remote signing."""
@@ -203,22 +220,8 @@ def sign_cmd(
     reason: str | None,
     location: str | None,
     pss: bool,
-    page: int | None,
-    x: float,
-    y: float,
-    width: float,
-    height: float,
-    picture: str | None,
-    stamp_text: str | None,
-    field_name: str | None,
-    tsa_url: str | None,
-    tsa_key: str | None,
-    tsa_cert: str | None,
-    tsa_chain: tuple[str, ...],
-    crls: tuple[str, ...],
-    ocsps: tuple[str, ...],
-    vd_certs: tuple[str, ...],
     out: str,
+    **opts: Any,
 ) -> None:
     """Sign FILE with a key file or a key-store key and write the signed PDF to --out."""
     from esign.pdf import sign_pdf_file
@@ -248,10 +251,9 @@ def sign_cmd(
             reason=reason,
             location=location,
             rsa_pss=pss,
-            field_name=field_name,
-            stamp=stamp_from(page, x, y, width, height, picture, stamp_text),
-            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            field_name=opts["field_name"],
+            stamp=_stamp(opts),
+            **_long_term(opts, passphrase_file),
             at=_now(),
         )
     except EsignError as exc:
@@ -269,14 +271,8 @@ def extend_cmd(
     file: str,
     level: str,
     passphrase_file: str | None,
-    tsa_url: str | None,
-    tsa_key: str | None,
-    tsa_cert: str | None,
-    tsa_chain: tuple[str, ...],
-    crls: tuple[str, ...],
-    ocsps: tuple[str, ...],
-    vd_certs: tuple[str, ...],
     out: str,
+    **opts: Any,
 ) -> None:
     """Add DSS (B-LT) and a document timestamp (B-LTA) to FILE; run again to renew the archive timestamp."""
     from esign.pdf import extend_pdf_file
@@ -286,8 +282,7 @@ def extend_cmd(
             file,
             out,
             level=level,
-            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            **_long_term(opts, passphrase_file),
             at=_now(),
         )
     except EsignError as exc:
@@ -318,17 +313,10 @@ def prepare_cmd(
     chain: tuple[str, ...],
     key_type: str | None,
     level: str,
-    page: int | None,
-    x: float,
-    y: float,
-    width: float,
-    height: float,
-    picture: str | None,
-    stamp_text: str | None,
-    field_name: str | None,
     state_key_file: str,
     out: str,
     state_out: str,
+    **opts: Any,
 ) -> None:
     """Step 1 of remote signing: write the prepared PDF and a JSON with the data to sign."""
     from esign.pdf import prepare_remote
@@ -342,8 +330,8 @@ def prepare_cmd(
             chain=_certs(chain),
             key_type=key_type,
             level=level,
-            field_name=field_name,
-            stamp=stamp_from(page, x, y, width, height, picture, stamp_text),
+            field_name=opts["field_name"],
+            stamp=_stamp(opts),
             state_key=_state_key(state_key_file),
             at=_now(),
         )
@@ -385,14 +373,8 @@ def finish_cmd(
     chain: tuple[str, ...],
     state_key_file: str,
     passphrase_file: str | None,
-    tsa_url: str | None,
-    tsa_key: str | None,
-    tsa_cert: str | None,
-    tsa_chain: tuple[str, ...],
-    crls: tuple[str, ...],
-    ocsps: tuple[str, ...],
-    vd_certs: tuple[str, ...],
     out: str,
+    **opts: Any,
 ) -> None:
     """Step 3 of remote signing: embed the signature and write the signed PDF."""
     from esign.pdf import finish_remote
@@ -416,8 +398,7 @@ def finish_cmd(
             cert_der=_cert(cert_path),
             chain=_certs(chain),
             state_key=_state_key(state_key_file),
-            timestamper=timestamper_from(tsa_url, tsa_key, tsa_cert, tsa_chain, passphrase_file),
-            validation_data=validation_data_from(crls, ocsps, vd_certs),
+            **_long_term(opts, passphrase_file),
             at=_now(),
         )
         _write(out, lambda fh: fh.write(signed))

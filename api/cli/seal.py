@@ -11,8 +11,6 @@ written atomically and only when the whole operation succeeded.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,8 @@ from typing import Any
 import click
 
 from api.cli import emit, fail
+from api.cli._lt_common import read_file
+from api.cli._lt_common import write_atomic as _write
 from keys.errors import BadInputError, EsignError
 
 __all__ = ["MAX_FILE_BYTES", "seal"]
@@ -31,27 +31,7 @@ _VERIFY_EXIT = {"TOTAL_PASSED": 0, "TOTAL_FAILED": 1, "INDETERMINATE": 2}
 
 
 def _read(path: str, what: str, limit: int = _SMALL) -> bytes:
-    try:
-        p = Path(path)
-        with p.open("rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise BadInputError(f"cannot read {what} {path}: {exc.strerror}", message_zh="无法读取文件",
-                            field=what) from exc
-    if len(data) > limit:
-        raise BadInputError(f"{what} {path} is larger than {limit} bytes", message_zh="文件过大", field=what)
-    return data
-
-
-def _write(path: str, data: bytes) -> None:
-    target = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent or Path("."))
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, target)
-    except OSError as exc:
-        raise BadInputError(f"cannot write {path}: {exc.strerror}", message_zh="无法写入文件", field="out") from exc
+    return read_file(path, limit=limit, what=what)
 
 
 def _time(value: str | None, what: str) -> datetime:

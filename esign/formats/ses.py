@@ -20,9 +20,11 @@ by the named limits below; anything malformed raises :class:`SesFormatError`.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import TypeVar
 
 from asn1crypto import cms, core, tsp, x509
 
@@ -281,6 +283,10 @@ class _AnySeq(core.SequenceOf):
     _child_spec = core.Any
 
 
+_T = TypeVar("_T")
+_V4 = TypeVar("_V4", SESealV4, SESSignatureV4)
+
+
 # --- parsed forms ------------------------------------------------------------------------------
 
 
@@ -532,16 +538,63 @@ def detect_ses_kind(data: bytes) -> str | None:
 # --- seal parsing ------------------------------------------------------------------------------
 
 
-def _load_v4(der: bytes) -> SESealV4:
+def _load_v4(der: bytes, layouts: tuple[type[_V4], ...], name: str) -> _V4:
+    """``der`` as the first of ``layouts`` (which differ only in how the optional ``timeStamp`` is tagged)."""
     last: Exception | None = None
-    for cls in (SESealV4, _SESealV5Implicit, _SESealV5Untagged):
+    for cls in layouts:
         try:
             obj = cls.load(der, strict=True)
             obj["time_stamp"].native  # noqa: B018 (force parsing of the optional tail)
             return obj
         except _PARSE_ERRORS as exc:
             last = exc
-    raise _bad(f"not a GB/T 38540 SESeal ({last})")
+    raise _bad(f"not a GB/T 38540 {name} ({last})")
+
+
+def _parse_layouts(
+    der: bytes,
+    *,
+    what: str,
+    name: str,
+    limit: int,
+    too_large_zh: str,
+    v1: Callable[[bytes, list[bytes]], _T],
+    v4: Callable[[bytes, list[bytes]], _T],
+) -> _T:
+    """Bound and split ``der``, then read it with ``v1`` (2 elements) or ``v4`` (4 or 5 elements)."""
+    if not isinstance(der, (bytes, bytearray)):
+        raise _bad(f"a {what} must be bytes")
+    der = bytes(der)
+    if len(der) > limit:
+        raise _bad(f"the {what} is larger than {limit} bytes", too_large_zh)
+    try:
+        children = _outer_children(der)
+    except _PARSE_ERRORS as exc:
+        raise _bad(f"not DER: {exc}") from None
+    try:
+        if len(children) == 2:
+            return v1(der, children)
+        if len(children) in (4, 5):
+            return v4(der, children)
+    except SesFormatError:
+        raise
+    except _PARSE_ERRORS as exc:
+        raise _bad(f"malformed {what}: {exc}") from None
+    raise _bad(f"{name} has 2, 4 or 5 elements, not {len(children)}")
+
+
+def _cert_value(value: core.OctetString, whose: str) -> bytes:
+    cert = bytes(value.native)
+    if len(cert) > MAX_CERT_BYTES:
+        raise _bad(f"the {whose} certificate is too large")
+    return cert
+
+
+def _timestamp_value(value: core.OctetBitString | core.Void, whose: str) -> bytes | None:
+    ts = None if isinstance(value, core.Void) else _bits(value, "timeStamp")
+    if ts is not None and len(ts) > MAX_TIMESTAMP_BYTES:
+        raise _bad(f"the {whose} timestamp is too large")
+    return ts
 
 
 def parse_unverified_seal(der: bytes) -> Seal:
@@ -550,25 +603,8 @@ def parse_unverified_seal(der: bytes) -> Seal:
     Raises:
         SesFormatError: too large, not DER, or not a seal of a known layout.
     """
-    if not isinstance(der, (bytes, bytearray)):
-        raise _bad("a seal must be bytes")
-    der = bytes(der)
-    if len(der) > MAX_SEAL_BYTES:
-        raise _bad(f"the seal is larger than {MAX_SEAL_BYTES} bytes", "电子印章数据过大")
-    try:
-        children = _outer_children(der)
-    except _PARSE_ERRORS as exc:
-        raise _bad(f"not DER: {exc}") from None
-    try:
-        if len(children) == 2:
-            return _seal_v1(der, children)
-        if len(children) in (4, 5):
-            return _seal_v4(der, children)
-    except SesFormatError:
-        raise
-    except _PARSE_ERRORS as exc:
-        raise _bad(f"malformed seal: {exc}") from None
-    raise _bad(f"a SESeal has 2, 4 or 5 elements, not {len(children)}")
+    return _parse_layouts(der, what="seal", name="a SESeal", limit=MAX_SEAL_BYTES, too_large_zh="电子印章数据过大",
+                          v1=_seal_v1, v4=_seal_v4)
 
 
 def _common_info(info: SesSealInfoV1 | SesSealInfoV4) -> dict[str, object]:
@@ -609,9 +645,7 @@ def _seal_v1(der: bytes, children: list[bytes]) -> Seal:
     info = obj["eseal_info"]
     common = _common_info(info)
     sign_info = obj["sign_info"]
-    cert = bytes(sign_info["cert"].native)
-    if len(cert) > MAX_CERT_BYTES:
-        raise _bad("the maker certificate is too large")
+    cert = _cert_value(sign_info["cert"], "maker")
     sign_children = _outer_children(children[1])
     tbs = _der_sequence(children[0], sign_children[0], sign_children[1])
     return Seal(
@@ -631,7 +665,7 @@ def _seal_v1(der: bytes, children: list[bytes]) -> Seal:
 
 
 def _seal_v4(der: bytes, children: list[bytes]) -> Seal:
-    obj = _load_v4(der)
+    obj = _load_v4(der, (SESealV4, _SESealV5Implicit, _SESealV5Untagged), "SESeal")
     info = obj["eseal_info"]
     common = _common_info(info)
     prop = info["property"]
@@ -648,13 +682,8 @@ def _seal_v4(der: bytes, children: list[bytes]) -> Seal:
         digests = tuple(CertDigest(type=str(d["type"].native), value=bytes(d["value"].native)) for d in lst)
     else:
         raise _bad(f"certListType must be 1 or 2, not {clt}")
-    cert = bytes(obj["cert"].native)
-    if len(cert) > MAX_CERT_BYTES:
-        raise _bad("the maker certificate is too large")
-    ts_val = obj["time_stamp"]
-    ts = None if isinstance(ts_val, core.Void) else _bits(ts_val, "timeStamp")
-    if ts is not None and len(ts) > MAX_TIMESTAMP_BYTES:
-        raise _bad("the seal timestamp is too large")
+    cert = _cert_value(obj["cert"], "maker")
+    ts = _timestamp_value(obj["time_stamp"], "seal")
     version = 5 if (common["header_version"] == 5 or len(children) == 5) else 4
     return Seal(
         version=version,
@@ -708,25 +737,8 @@ def parse_unverified_ses_signature(der: bytes) -> SesSignature:
     Raises:
         SesFormatError: too large, not DER, or not a seal signature of a known layout.
     """
-    if not isinstance(der, (bytes, bytearray)):
-        raise _bad("a seal signature must be bytes")
-    der = bytes(der)
-    if len(der) > MAX_SIGNATURE_BYTES:
-        raise _bad(f"the seal signature is larger than {MAX_SIGNATURE_BYTES} bytes", "电子签章数据过大")
-    try:
-        children = _outer_children(der)
-    except _PARSE_ERRORS as exc:
-        raise _bad(f"not DER: {exc}") from None
-    try:
-        if len(children) == 2:
-            return _sig_v1(der, children)
-        if len(children) in (4, 5):
-            return _sig_v4(der, children)
-    except SesFormatError:
-        raise
-    except _PARSE_ERRORS as exc:
-        raise _bad(f"malformed seal signature: {exc}") from None
-    raise _bad(f"an SES_Signature has 2, 4 or 5 elements, not {len(children)}")
+    return _parse_layouts(der, what="seal signature", name="an SES_Signature", limit=MAX_SIGNATURE_BYTES,
+                          too_large_zh="电子签章数据过大", v1=_sig_v1, v4=_sig_v4)
 
 
 def _sig_v1(der: bytes, children: list[bytes]) -> SesSignature:
@@ -735,9 +747,7 @@ def _sig_v1(der: bytes, children: list[bytes]) -> SesSignature:
     seal = _unwrap_seal(tbs["eseal"].dump())
     time_raw = bytes(tbs["time_info"].chosen.native)
     dh = bytes(tbs["data_hash"].chosen.native)
-    cert = bytes(tbs["cert"].native)
-    if len(cert) > MAX_CERT_BYTES:
-        raise _bad("the signer certificate is too large")
+    cert = _cert_value(tbs["cert"], "signer")
     return SesSignature(
         version=1,
         tbs_version=int(tbs["version"].native),
@@ -757,27 +767,11 @@ def _sig_v1(der: bytes, children: list[bytes]) -> SesSignature:
 
 
 def _sig_v4(der: bytes, children: list[bytes]) -> SesSignature:
-    obj: SESSignatureV4 | None = None
-    last: Exception | None = None
-    for cls in (SESSignatureV4, _SESSignatureV4Implicit):
-        try:
-            cand = cls.load(der, strict=True)
-            cand["time_stamp"].native  # noqa: B018
-            obj = cand
-            break
-        except _PARSE_ERRORS as exc:
-            last = exc
-    if obj is None:
-        raise _bad(f"not a GB/T 38540 SES_Signature ({last})")
+    obj = _load_v4(der, (SESSignatureV4, _SESSignatureV4Implicit), "SES_Signature")
     tbs = obj["to_sign"]
     seal = _unwrap_seal(tbs["eseal"].dump())
-    cert = bytes(obj["cert"].native)
-    if len(cert) > MAX_CERT_BYTES:
-        raise _bad("the signer certificate is too large")
-    ts_val = obj["time_stamp"]
-    ts = None if isinstance(ts_val, core.Void) else _bits(ts_val, "timeStamp")
-    if ts is not None and len(ts) > MAX_TIMESTAMP_BYTES:
-        raise _bad("the signature timestamp is too large")
+    cert = _cert_value(obj["cert"], "signer")
+    ts = _timestamp_value(obj["time_stamp"], "signature")
     tbs_version = int(tbs["version"].native)
     ext = tbs["ext_datas"]
     return SesSignature(
@@ -814,10 +808,14 @@ def signer_in_seal(seal: Seal, signer_cert_der: bytes) -> bool:
 # --- v4 encoders -------------------------------------------------------------------------------
 
 
-def _gtime(at: datetime) -> x509.Time:
+def _utc(at: datetime) -> datetime:
     if at.tzinfo is None:
         raise BadInputError("times must be timezone-aware", message_zh="时间必须带时区", field="at")
-    return x509.Time(name="general_time", value=at.astimezone(UTC).replace(microsecond=0))
+    return at.astimezone(UTC)
+
+
+def _gtime(at: datetime) -> x509.Time:
+    return x509.Time(name="general_time", value=_utc(at).replace(microsecond=0))
 
 
 def _ext_asn1(exts: tuple[ExtData, ...] | list[ExtData]) -> ExtensionDatas:
@@ -895,9 +893,7 @@ def _oid_tlv(dotted: str) -> bytes:
 
 def _gtime_tlv(at: datetime) -> bytes:
     """DER ``GeneralizedTime`` ``YYYYMMDDHHMMSSZ`` of ``at`` in UTC, whole seconds (as :func:`_gtime` encodes it)."""
-    if at.tzinfo is None:
-        raise BadInputError("times must be timezone-aware", message_zh="时间必须带时区", field="at")
-    u = at.astimezone(UTC)
+    u = _utc(at)
     return b"\x18\x0f" + (f"{u.year:04d}{u.month:02d}{u.day:02d}{u.hour:02d}{u.minute:02d}{u.second:02d}Z"
                            ).encode("ascii")
 
@@ -923,7 +919,7 @@ def encode_tbs_sign_v4(*, seal_der: bytes, signing_time: datetime, data_hash: by
     ]
     if ext_datas:
         inner = _tlv(_ext_asn1(ext_datas))
-        parts.append(b"\xa0" + _len_prefix(len(inner)) + inner)
+        parts.append(_der(0xA0, inner))
     return _der_sequence(*parts)
 
 
@@ -938,7 +934,7 @@ def encode_ses_signature_v4(*, tbs_der: bytes, signer_cert_der: bytes, signature
     ]
     if timestamp is not None:
         inner = _der(0x03, b"\x00" + timestamp)
-        parts.append(b"\xa0" + _len_prefix(len(inner)) + inner)
+        parts.append(_der(0xA0, inner))
     return _der_sequence(*parts)
 
 
