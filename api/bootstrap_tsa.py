@@ -23,7 +23,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from api.routes.ca import open_region
 from api.settings import Settings
 from esign.ocsp import CaStatusSource, OcspResponder, OcspResponderSet
 from esign.tsa import TimeStampAuthority
@@ -73,6 +72,8 @@ def bootstrap(settings: Settings, *, at: datetime, alg: str | None = None) -> No
     if (directory / _STATE).exists():
         return
     try:
+        from api.routes.ca import open_region  # here: api.routes imports this module
+
         region = open_region(settings)
     except KeyStoreError as exc:
         _log.warning("TSA/OCSP bootstrap skipped: %s", exc.message)
@@ -122,6 +123,8 @@ def load_services(settings: Settings, *, clock: Clock) -> TsaServices:
             "bootstrap or run api.bootstrap_tsa.bootstrap",
             message_zh="时间戳服务尚未初始化",
         ) from exc
+    from api.routes.ca import open_region  # here: api.routes imports this module
+
     region = open_region(settings)
     passphrase = settings.keystore_passphrase_bytes(create=settings.demo)
 

@@ -6,7 +6,7 @@ from asn1crypto import algos, core
 
 from keys._x509_build import RSA_PSS_PARAMS
 from keys.algorithms import DEFAULT_POLICY, AlgorithmPolicy, KeyType, SignatureAlgorithm, by_oid
-from keys.errors import AlgorithmNotAllowedError, CertificateError
+from keys.errors import AlgorithmNotAllowedError, CertificateError, InvalidSignatureError
 from keys.interfaces import VerifyingKey
 
 __all__ = ["MAX_CERT_BYTES", "PARSE_ERRORS", "bad", "force", "verify_signature"]
@@ -87,6 +87,20 @@ def verify_signature(
     policy.check(alg, key_bits=key.key_bits if key.key_type is KeyType.RSA else None)
     key.verify(signature, tbs, algorithm=alg)
     return alg
+
+
+def signature_octets(value: core.Asn1Value) -> bytes:
+    """The signature in a signatureValue BIT STRING (certificate, CRL, OCSP response).
+
+    Signatures are whole octets (RFC 5280 §4.1.1.3), so the BIT STRING must declare no unused
+    bits; one that does is another encoding of the signed object, and its signature fails
+    (reading only the octets would accept it whenever the dropped bits happen to be zero).
+    """
+    contents = value.contents or b""
+    if contents[:1] != b"\x00":
+        raise InvalidSignatureError("the signature BIT STRING declares unused bits: not a whole-octet signature",
+                                    message_zh="签名值位串含未使用位，签名无效")
+    return bytes(contents[1:])
 
 
 def force(value: core.Asn1Value) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from asn1crypto import core, crl, pem, x509
 
-from keys._x509_common import MAX_CERT_BYTES, PARSE_ERRORS, bad, force, verify_signature
+from keys._x509_common import MAX_CERT_BYTES, PARSE_ERRORS, bad, force, signature_octets, verify_signature
 from keys.algorithms import DEFAULT_POLICY, AlgorithmPolicy
 from keys.errors import AlgorithmNotAllowedError
 from keys.interfaces import VerifyingKey
@@ -70,9 +70,8 @@ class Crl:
         outer = self.asn1["signature_algorithm"]
         if inner.dump() != outer.dump():
             raise AlgorithmNotAllowedError("CRL inner and outer signature algorithms differ", field="algorithm")
-        verify_signature(
-            outer, bytes(self.asn1["tbs_cert_list"].dump()), bytes(self.asn1["signature"].native), key, policy=policy
-        )
+        tbs = bytes(self.asn1["tbs_cert_list"].dump())
+        verify_signature(outer, tbs, signature_octets(self.asn1["signature"]), key, policy=policy)
 
 
 def parse_crl(data: bytes) -> Crl:

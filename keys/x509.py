@@ -38,7 +38,7 @@ from keys._x509_build import (
     signature_algorithm_id,
     subject_key_identifier,
 )
-from keys._x509_common import MAX_CERT_BYTES, PARSE_ERRORS, bad, force, verify_signature
+from keys._x509_common import MAX_CERT_BYTES, PARSE_ERRORS, bad, force, signature_octets, verify_signature
 from keys._x509_crl import Crl, crl_to_pem, parse_crl
 from keys.algorithms import DEFAULT_POLICY, AlgorithmPolicy
 from keys.errors import AlgorithmNotAllowedError, EsignError, KeyFormatError
@@ -69,6 +69,7 @@ __all__ = [
     "parse_crl",
     "random_serial",
     "signature_algorithm_id",
+    "signature_octets",
     "subject_key_identifier",
     "verify_signature",
 ]
@@ -239,7 +240,8 @@ class Certificate:
                 message_zh="证书内外签名算法标识不一致",
                 field="algorithm",
             )
-        verify_signature(self.signature_algorithm, self.tbs_der, self.signature, issuer_key, policy=policy)
+        verify_signature(self.signature_algorithm, self.tbs_der, signature_octets(self.asn1["signature_value"]),
+                         issuer_key, policy=policy)
 
 
 def parse_certificate(data: bytes) -> Certificate:

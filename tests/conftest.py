@@ -9,6 +9,7 @@ Without the services these fixtures skip, or fail when ``ESIGN_REQUIRE_SERVICES=
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import uuid
@@ -208,3 +209,11 @@ def closed_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def quiet_logs() -> Iterator[None]:
+    """pyHanko's warnings about the files we feed it, off for the test."""
+    logging.disable(logging.WARNING)
+    yield
+    logging.disable(logging.NOTSET)

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from keys._sm2 import der_to_raw
-from keys.errors import CertificateError
+from keys.errors import CertificateError, InvalidSignatureError
 from keys.keypairs import generate_key
 from keys.x509 import (
     build_certificate,
@@ -264,3 +264,33 @@ def test_mutations_never_pass_never_crash(pki, data) -> None:
     except CertificateError:
         return
     assert not validate_path(cert, trust=pki["trust"], intermediates=[pki["inter"]], at=AT).passed
+
+
+def _with_unused_bits(der: bytes, field: str) -> bytes:
+    """``der`` (a certificate or CRL) with its signature BIT STRING claiming one unused bit."""
+    from asn1crypto import crl as a_crl
+
+    cls = a_x509.Certificate if field == "signature_value" else a_crl.CertificateList
+    obj = cls.load(der)
+    sig = obj[field]
+    raw = sig.dump()
+    hdr_len = len(raw) - len(sig.contents)
+    assert sig.contents[:1] == b"\x00"
+    pos = der.index(raw) + hdr_len
+    return der[:pos] + b"\x01" + der[pos + 1:]
+
+
+def test_signature_bit_string_with_unused_bits_is_refused(pki) -> None:
+    # Found by test_mutations_never_pass_never_crash: with one unused bit declared, the signature
+    # octets still verified when the dropped bit happened to be 0, so a changed encoding passed.
+    bad_cert = parse_certificate(_with_unused_bits(pki["leaf"].der, "signature_value"))
+    with pytest.raises(InvalidSignatureError, match="unused bits"):
+        bad_cert.verify_issued_by(pki["inter"].public_key())
+    rep = verify_certificate_bundle(cert_to_pem(bad_cert.der) + cert_to_pem(pki["inter"].der), trust=pki["trust"],
+                                    at=AT)
+    assert rep.indication is Indication.TOTAL_FAILED
+    assert rep.sub_indication is SubIndication.SIG_CRYPTO_FAILURE
+    good_crl = _crl(pki, pki["inter"], pki["ik"])
+    good_crl.verify_issued_by(pki["inter"].public_key())
+    with pytest.raises(InvalidSignatureError, match="unused bits"):
+        parse_crl(_with_unused_bits(good_crl.der, "signature")).verify_issued_by(pki["inter"].public_key())

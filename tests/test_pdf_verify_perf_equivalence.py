@@ -14,8 +14,6 @@
 from __future__ import annotations
 
 import io
-import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -28,7 +26,7 @@ from pyhanko.sign.validation.status import SignatureCoverageLevel
 
 import verifier._pdf_read as pdf_read
 from keys.errors import EsignError
-from tests._pdf_fixtures import INTEROP, NOW, add_page, make_pki, report_pdf, sign
+from tests._pdf_fixtures import INTEROP, NOW, add_page, make_pki, outcome, report_pdf, sign
 from verifier._pdf_diff import DiffEngine, esign_diff_policy
 from verifier._pdf_read import (
     BoundedReader,
@@ -51,17 +49,11 @@ CORPUS = sorted(
 
 
 @pytest.fixture(autouse=True)
-def _quiet() -> Iterator[None]:
-    logging.disable(logging.WARNING)
-    yield
-    logging.disable(logging.NOTSET)
+def _quiet(quiet_logs: None) -> None:
+    """Quiet pyHanko for every test here."""
 
 
-def _outcome(fn):  # type: ignore[no-untyped-def]
-    try:
-        return fn(), None
-    except Exception as exc:  # the failure is part of the answer
-        return None, type(exc)
+_outcome = outcome
 
 
 @pytest.mark.parametrize("path", CORPUS, ids=lambda p: f"{p.parent.parent.name}/{p.name}")

@@ -28,7 +28,7 @@ from asn1crypto import core, ocsp
 from keys.algorithms import DEFAULT_POLICY, AlgorithmPolicy
 from keys.errors import BadInputError, EsignError
 from keys.hashing import sm3
-from keys.x509 import Certificate, Crl, parse_certificate, verify_signature
+from keys.x509 import Certificate, Crl, parse_certificate, signature_octets, verify_signature
 
 __all__ = [
     "EKU_OCSP_SIGNING",
@@ -209,7 +209,7 @@ def check_ocsp_response(
         return OcspOutcome("invalid", f"unauthorised OCSP responder: {why}", "OCSP 响应者未获签发 CA 授权")
     # Step O4: signature.
     try:
-        verify_signature(basic["signature_algorithm"], bytes(tbs.dump()), bytes(basic["signature"].native),
+        verify_signature(basic["signature_algorithm"], bytes(tbs.dump()), signature_octets(basic["signature"]),
                          signer.public_key(), policy=policy)
     except EsignError as exc:
         return OcspOutcome("invalid", f"OCSP response signature does not verify: {exc.message}",
