@@ -211,3 +211,11 @@ def test_readers_can_be_switched_off() -> None:
     assert generic.read_until_delimiter is pdf_read._read_until_delimiter
     assert generic.read_hex_string_from_stream is pdf_read._read_hex_string
     assert generic.NameObject.read_from_stream is pdf_read._read_name
+
+
+def test_each_name_read_is_its_own_object() -> None:
+    # pyHanko sets container_ref on every object it reads: a name shared between reads would carry
+    # the container of the last one (this made the six-revision diff flaky before each read got its own)
+    first = generic.NameObject.read_from_stream(pdf_read._PdfInput(b"/Annots "))
+    second = generic.NameObject.read_from_stream(pdf_read._PdfInput(b"/Annots "))
+    assert first == second and first is not second and type(first) is generic.NameObject

@@ -529,10 +529,16 @@ def _read_until_delimiter(stream):  # type: ignore[no-untyped-def]
 
 
 @functools.lru_cache(maxsize=4096)
+def _decoded_name(name_bytes: bytes) -> str:
+    return str(_pyhanko_decode_name(name_bytes))
+
+
 def _decode_name(name_bytes: bytes) -> Any:
     """pyHanko's name decoding, remembered per distinct name (a pure function; errors are not
-    remembered). A file spells the same few dozen names (/Type, /Annots, ...) thousands of times."""
-    return _pyhanko_decode_name(name_bytes)
+    remembered). A file spells the same few dozen names (/Type, /Annots, ...) thousands of times.
+    Each call returns a new :class:`NameObject`: pyHanko's parser sets ``container_ref`` on every
+    object it reads, so one shared instance would carry the container of whichever read came last."""
+    return generic.NameObject(_decoded_name(name_bytes))
 
 
 _pyhanko_read_name = generic.NameObject.read_from_stream

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from asn1crypto import core
@@ -461,6 +461,23 @@ def _revoked_by(st: Any, when: datetime) -> bool:
     return rd is not None and rd.revocation_date <= when
 
 
+def revinfo_issued(item: Any) -> datetime | None:
+    """When an asn1crypto CRL (thisUpdate) or OCSP response (producedAt) was issued (``None``: unreadable)."""
+    try:
+        if isinstance(item, asn1_ocsp.OCSPResponse):
+            return item["response_bytes"]["response"].parsed["tbs_response_data"]["produced_at"].native
+        return item["tbs_cert_list"]["this_update"].native
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def issued_before(items: Sequence[Any], cutoff: datetime | None) -> list[Any]:
+    """The items of ``items`` issued before ``cutoff`` (unreadable times count as before: not fresh)."""
+    if cutoff is None:
+        return []
+    return [i for i in items if (t := revinfo_issued(i)) is None or t < cutoff]
+
+
 #: ``check(embedded_signature, when, past)`` -> :class:`verifier.tsp.TimestampVerification` of a
 #: document timestamp's token over its signed byte ranges at ``when`` (``None``: not a token at all).
 #: ``past`` validates at a proven earlier time: revocation data issued after ``when`` counts as
@@ -484,6 +501,15 @@ class PastContext:
     """Revocation data is required for every certificate (else soft-fail, as at the current time)."""
     check_token: StampCheck | None = None
     """Checks a document timestamp we verify ourselves (SM2 TSA) at a given time; ``None``: none are checked."""
+    issued_since: datetime | None = None
+    """Revocation data issued before this is not used (a policy's maximum revocation age)."""
+    time_tolerance: timedelta | None = None
+    """pyHanko's tolerance for certificate validity and revocation freshness (a policy's clock
+    skew); ``None``: pyHanko's default (1 s)."""
+
+    def latest(self, at: datetime) -> datetime:
+        """The latest time a timestamp may show and still count as before ``at`` (clock skew)."""
+        return at + (self.time_tolerance or timedelta(0))
 
     def at(self, moment: datetime, *, cutoff: datetime | None, strict: bool | None = None) -> ValidationContext:
         """A fresh, offline validation context at ``moment`` (revocation required if ``strict``; default: policy).
@@ -495,17 +521,11 @@ class PastContext:
         (RFC 5280 §3.3), so later data says nothing about it.
         """
 
-        def issued(item: Any) -> datetime | None:
-            try:
-                if isinstance(item, asn1_ocsp.OCSPResponse):
-                    return item["response_bytes"]["response"].parsed["tbs_response_data"]["produced_at"].native
-                return item["tbs_cert_list"]["this_update"].native
-            except (KeyError, TypeError, ValueError, AttributeError):
-                return None
-
         def keep(item: Any) -> bool:
-            when = issued(item)
-            return when is not None and (cutoff is None or tells_status_at(when, at=moment, not_after=cutoff))
+            when = revinfo_issued(item)
+            if when is None or (self.issued_since is not None and when < self.issued_since):
+                return False
+            return cutoff is None or tells_status_at(when, at=moment, not_after=cutoff)
 
         return ValidationContext(
             trust_roots=list(self.trust_roots),
@@ -516,6 +536,7 @@ class PastContext:
             moment=moment,
             revocation_mode="require" if (self.require_revocation if strict is None else strict) else "soft-fail",
             retroactive_revinfo=True,
+            **({} if self.time_tolerance is None else {"time_tolerance": self.time_tolerance}),
         )
 
 
@@ -549,7 +570,7 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
     def rev(s: Any) -> int:
         return int(s.emb.signed_revision)
 
-    crls, ocsps = _cms_revinfo(sigs)
+    crls, ocsps = cms_revinfo(sigs)
     if crls or ocsps:
         ctx = replace(ctx, crls=[*ctx.crls, *crls], ocsps=[*ctx.ocsps, *ocsps])
     usable = [s for s in sigs if s.emb is not None and not s.own_cms and s.status is not None and s.verdict.failed
@@ -570,7 +591,7 @@ async def prove_existence(sigs: Sequence[Any], *, ctx: PastContext, at: datetime
             if now.revocation_details is not None:
                 d.status = st = now
         if _trusted(st):
-            if st.timestamp <= at:
+            if st.timestamp <= ctx.latest(at):
                 proven[rev(d)] = st.timestamp
             continue
         later = sorted(t for r, t in proven.items() if r > rev(d))
@@ -605,7 +626,7 @@ def _prove_own_stamp(d: Any, *, ctx: PastContext, at: datetime, later: Sequence[
     if now is None or not _stamp_intact(now):
         return None
     if now.passed:
-        return now.gen_time if now.gen_time <= at else None
+        return now.gen_time if now.gen_time <= ctx.latest(at) else None
     if now.report.sub_indication not in _TIME_BOUND or not later:
         return None
     past = ctx.check_token(d.emb, later[0], True)
@@ -675,7 +696,7 @@ def own_doc_timestamp_checks(v: SigVerdict, tv: Any, *, at: datetime) -> tuple[t
 _OCSP_FORMAT = "1.3.6.1.5.5.7.16.2"  # id-ri-ocsp-response (RFC 5940)
 
 
-def _cms_revinfo(sigs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+def cms_revinfo(sigs: Sequence[Any]) -> tuple[list[Any], list[Any]]:
     """CRLs and OCSP responses carried inside the signatures' CMS: SignedData ``crls`` (RFC 5652,
     RFC 5940) and Adobe's signed ``adbe-revocationInfoArchival`` attribute (ISO 32000-1 §12.8.3.3.2)."""
     crls: list[Any] = []
@@ -737,7 +758,7 @@ async def _prove_signature(s: Any, *, ctx: PastContext, at: datetime, proven: Ma
         if now.revocation_details is not None:
             st, path_ok = now, False
             s.status = now
-    ts_now = ts is not None and ts.intact and ts.valid and ts.trusted and ts.timestamp <= at
+    ts_now = ts is not None and ts.intact and ts.valid and ts.trusted and ts.timestamp <= ctx.latest(at)
     if path_ok and (ts is None or ts_now):
         return
     if not path_ok and not _curable(st.trust_problem_indic):
@@ -791,8 +812,12 @@ def sm2_checks(
     intermediates: Sequence[Certificate],
     crls: Sequence[Crl],
     policy: PathPolicy,
+    skew: timedelta = timedelta(0),
 ) -> tuple[tuple[ChainElement, ...], str | None]:
     """Steps S4-S6a for signatures we check ourselves (SM2, adbe.pkcs7.sha1).
+
+    ``skew`` (a policy's clock skew): a path that is not yet valid at ``at`` but valid ``skew``
+    later passes (a certificate issued moments ago by a CA whose clock runs ahead).
 
     S5 validates the signer's path at ``at`` with our own path and CRL checks. S6: a signature
     timestamp must be an intact token over the signature value (else TOTAL_FAILED) from a TSA
@@ -823,6 +848,11 @@ def sm2_checks(
                              artefact="pdf-signature")
 
     path = path_at(at, past=False)
+    skewed = False
+    if not path.passed and path.sub_indication is SubIndication.NOT_YET_VALID and skew > timedelta(0):
+        later = path_at(at + skew, past=False)
+        if later.passed:
+            path, skewed = later, True
     st = _Sm2Stamp.check(cc, trust=trust, at=at, crls=crls, policy=policy, certs=certs, covering=v.covered_by)
     poe, how_en, how_zh = st.poe()
     if poe is None and cc.timestamp_token is None and v.covered_by:
@@ -846,6 +876,10 @@ def sm2_checks(
             f"({poe:%Y-%m-%d %H:%M:%S}Z, {how_en}): {revoked_at_poe.reason.en}",
             f"证书在签名被证明存在的最早时间（{poe:%Y-%m-%d %H:%M:%S}Z）之前已被吊销：{revoked_at_poe.reason.zh}",
         )
+    elif path.passed and proven_at is None and skewed:
+        v.ok("certificate_path", f"path of {n} certificate(s) to a trust anchor, valid within the policy's clock "
+             f"skew of {int(skew.total_seconds())} s after the validation time (a certificate not yet valid then)",
+             f"已验证长度为 {n} 的证书路径（在验证策略允许的时钟偏差内有效）")
     elif path.passed and proven_at is None:
         v.ok("certificate_path", f"path of {n} certificate(s) to a trust anchor, valid at the validation time",
              f"已验证长度为 {n} 的证书路径")

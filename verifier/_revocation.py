@@ -78,12 +78,17 @@ class RevocationData(tuple):  # type: ignore[type-arg]
     ocsp_responses: tuple[Any, ...]
     retroactive: bool
     """CRLs issued after the validation time are used as :func:`tells_status_at` allows (past validation)."""
+    issued_since: datetime | None
+    """Only revocation data issued at or after this counts (a policy's maximum revocation age); the
+    items here are already filtered, and handlers whose artefact carries its own revocation data
+    (a PDF's DSS and CMS) apply the same cut to it. ``None``: no cut."""
 
     def __new__(cls, crls: Sequence[Crl] = (), ocsp_responses: Sequence[Any] = (), *,
-                retroactive: bool | None = None) -> RevocationData:
+                retroactive: bool | None = None, issued_since: datetime | None = None) -> RevocationData:
         self = super().__new__(cls, tuple(crls))
         self.ocsp_responses = tuple(ocsp_responses)
         self.retroactive = bool(getattr(crls, "retroactive", False)) if retroactive is None else retroactive
+        self.issued_since = getattr(crls, "issued_since", None) if issued_since is None else issued_since
         return self
 
     @classmethod

@@ -381,7 +381,7 @@ _PROBE = ValidationPolicy(default={"revocation_required": False, "min_rsa_bits":
 
 #: Kinds whose handler takes the layer's clock skew (``clock_skew=``): the GB/T 38540 seal and
 #: seal signature checks, the licence (its validity start, status list and SES signature) and the
-#: OFD file (its seal signatures).
+#: OFD file (its seal signatures). A PDF gets it inside its :class:`PdfPolicy`.
 SKEW_KINDS = frozenset({"seal", "ses_signature", "licence", "ofd"})
 
 
@@ -392,8 +392,8 @@ def handler_inputs(kind: str, policy: PathPolicy | None, require_revocation: boo
     Without settings, what the caller gave. With them, the layer decides the algorithms, key
     sizes and whether revocation data is required (the caller's ``require_revocation`` can only
     make that stricter), on top of the caller's other path settings; a PDF also gets the
-    minimum PAdES level and the signer key check; seals, seal signatures and licences the
-    layer's clock skew (:data:`SKEW_KINDS`).
+    minimum PAdES level, the signer key check and the clock skew; seals, seal signatures,
+    licences and OFD files the layer's clock skew (:data:`SKEW_KINDS`).
     """
     if settings is None:
         return {"policy": policy, "require_revocation": require_revocation}
@@ -402,7 +402,8 @@ def handler_inputs(kind: str, policy: PathPolicy | None, require_revocation: boo
     skew = {"clock_skew": settings.clock_skew} if kind in SKEW_KINDS else {}
     if kind == "pdf":
         return {"policy": PdfPolicy(path=path, require_revocation=need, min_pades_level=settings.min_pades_level,
-                                    signer_algorithms=settings.algorithms), "require_revocation": need}
+                                    signer_algorithms=settings.algorithms, clock_skew=settings.clock_skew),
+                "require_revocation": need}
     return {"policy": path, "require_revocation": need, **skew}
 
 
@@ -445,7 +446,10 @@ def run_layered(run: LayerRun, validation: ValidationPolicy, *, kind: str,
           data may be published later) or REVOCATION_OUT_OF_BOUNDS_NO_POE at a proven time (as
           §5.6.2.4 past signature validation: no proof that usable revocation data existed at
           that time). A TOTAL_FAILED (e.g. revoked according to the old data) stays. Check
-          ``revocation_freshness``. Revocation data inside a PDF is pyHanko's and not judged here.
+          ``revocation_freshness``. A PDF's own revocation data (DSS, inside its signatures) is
+          cut the same way: the PDF is always run again with the cut (``issued_since`` of the
+          revocation data passed), and its document check ``revocation_cutoff`` says what the
+          file held that was set aside.
         - ``max_signature_age``: the signing time (proven, else claimed) more than the maximum
           age before ``at`` -> INDETERMINATE / SIG_CONSTRAINTS_FAILURE (a constraint of the
           validation policy, EN 319 102-1 §5.2.8); no signing time at all likewise. Check
@@ -547,13 +551,13 @@ def _older(crls: Sequence[Crl], cutoff: datetime) -> list[Any]:
     return [c for c in items if (t := _issued(c)) is not None and t < cutoff]
 
 
-def _fresh(crls: Sequence[Crl], cutoff: datetime) -> Sequence[Crl]:
-    """The revocation data issued at or after ``cutoff`` (CRLs and OCSP responses alike)."""
+def _fresh(crls: Sequence[Crl], cutoff: datetime) -> RevocationData:
+    """The revocation data issued at or after ``cutoff`` (CRLs and OCSP responses alike), carrying
+    the cut (``issued_since``) for handlers that hold revocation data of their own (a PDF)."""
     keep = [c for c in crls if (t := _issued(c)) is None or t >= cutoff]
-    responses = getattr(crls, "ocsp_responses", None)
-    if responses is None:
-        return keep
-    return RevocationData(keep, [r for r in responses if (t := _issued(r)) is None or t >= cutoff])
+    responses = getattr(crls, "ocsp_responses", ())
+    return RevocationData(keep, [r for r in responses if (t := _issued(r)) is None or t >= cutoff],
+                          retroactive=bool(getattr(crls, "retroactive", False)), issued_since=cutoff)
 
 
 def _secs(d: timedelta) -> str:
@@ -587,22 +591,29 @@ def _ages(u: ValidationReport, s: ValidationSettings, *, kind: str, at: datetime
         what = f"{'the proven signing time' if proven else 'the validation time'} {ref.isoformat()}"
         limit = f"the policy's maximum revocation age of {_secs(s.max_revocation_age)} at {what}"
         old = _older(crls, cutoff)
-        if not crls:
+        # a PDF carries revocation data of its own (DSS, signatures): always judged by a run with the cut
+        own = kind == "pdf"
+        if not crls and not own:
             check = Check("revocation_freshness", CheckStatus.SKIPPED,
                           f"no revocation data was given to judge against {limit}",
                           "未提供吊销信息，无需检查其时效")
-        elif not old:
+        elif not old and not own:
             check = Check("revocation_freshness", CheckStatus.PASSED,
                           f"all revocation data given was issued within {limit}",
                           "所提供的吊销信息均在策略允许的时效内")
         else:
-            dates = ", ".join(sorted({t.isoformat() for c in old if (t := _issued(c)) is not None}))
             fresh_doc = rerun(s, cutoff)
             fresh_u = pick(fresh_doc)
+            in_file = next((c for c in fresh_doc.checks if c.name == "revocation_cutoff"), None)
+            given = ", ".join(sorted({t.isoformat() for c in old if (t := _issued(c)) is not None}))
+            parts = [f"given, issued {given}"] if given else []
+            if in_file is not None and in_file.status is CheckStatus.SKIPPED:
+                parts.append(f"in the file: {in_file.detail_en}")
+            dates = "; ".join(parts)
             if u.indication is not Indication.TOTAL_FAILED and _RANK[fresh_u.indication] > _RANK[u.indication]:
-                en = (f"the revocation data this rests on (issued {dates}) is older than {limit}: "
+                en = (f"the revocation data this rests on ({dates}) is older than {limit}: "
                       "it does not count as fresh")
-                zh = f"所依据的吊销信息（签发于 {dates}）超过验证策略允许的时效，不视为最新吊销信息"
+                zh = "所依据的吊销信息超过验证策略允许的时效，不视为最新吊销信息"
                 sub = SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE if proven else SubIndication.TRY_LATER
                 check = Check("revocation_freshness", CheckStatus.INDETERMINATE, en, zh)
                 hint = ("Fetch a CRL or OCSP response issued within the policy's maximum age and verify again.",
@@ -616,9 +627,13 @@ def _ages(u: ValidationReport, s: ValidationSettings, *, kind: str, at: datetime
                                               hint_zh=hint[1]))
                 doc = fresh_doc
                 check = None
+            elif not dates:
+                check = Check("revocation_freshness", CheckStatus.PASSED,
+                              f"all revocation data given or in the file was issued within {limit}",
+                              "所提供及文件内的吊销信息均在策略允许的时效内")
             else:
                 check = Check("revocation_freshness", CheckStatus.PASSED,
-                              f"revocation data issued {dates} is older than {limit} and was not counted; the "
+                              f"revocation data older than {limit} ({dates}) was not counted; the "
                               "verdict does not rest on it", "超过时效的吊销信息未被采用，且不影响验证结论")
         if check is not None:
             u = replace(u, checks=(*u.checks, check))

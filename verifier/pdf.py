@@ -33,7 +33,7 @@ import concurrent.futures
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -71,13 +71,16 @@ from verifier._pdf_sig import (
     PastContext,
     SigVerdict,
     StampCheck,
+    cms_revinfo,
     coverage_check,
+    issued_before,
     map_ades,
     modification_checks,
     own_doc_timestamp_checks,
     policy_check,
     prove_existence,
     pyhanko_checks,
+    revinfo_issued,
     sm2_checks,
 )
 from verifier._revocation import RevocationData
@@ -129,6 +132,9 @@ class PdfPolicy:
     """Weakest PAdES level accepted (:mod:`verifier._pdf_level`); below it INDETERMINATE."""
     signer_algorithms: AlgorithmPolicy | None = None
     """Key types and sizes accepted for the signer's own key (``None``: pyHanko's defaults only)."""
+    clock_skew: timedelta | None = None
+    """Tolerance for certificates not yet valid, revocation data and timestamps slightly after the
+    validation time (a validation policy's clock skew); ``None``: pyHanko's default of 1 s."""
 
 
 def is_pdf(data: bytes) -> bool:
@@ -336,6 +342,15 @@ def verify_pdf(
                 "文档安全存储（DSS）无法读取，未使用其中数据",
             )
         )
+    since = getattr(crls, "issued_since", None)  # a policy's maximum revocation age, cut by the caller
+    if since is not None:
+        checks.append(_set_aside(since, dss_crls, dss_ocsps, sigs))
+        stale = {id(i) for i in issued_before([*dss_crls, *dss_ocsps], since)}
+        dss_crls = [c for c in dss_crls if id(c) not in stale]
+        dss_ocsps = [o for o in dss_ocsps if id(o) not in stale]
+    if pol.clock_skew is not None and pol.clock_skew < timedelta(0):
+        raise BadInputError("clock_skew must not be negative", message_zh="时钟偏差不能为负", field="clock_skew")
+    tolerance = {} if pol.clock_skew is None else {"time_tolerance": pol.clock_skew}
     vc = ValidationContext(
         trust_roots=[a.asn1 for a in trust.anchors if not _is_sm2_cert(a)],
         other_certs=dss_certs,
@@ -344,6 +359,7 @@ def verify_pdf(
         allow_fetching=False,
         moment=at,
         revocation_mode="require" if pol.require_revocation else "soft-fail",
+        **tolerance,
     )
     # Step D7
     _run_async(lambda: _validate_all(sigs, vc))
@@ -352,7 +368,8 @@ def verify_pdf(
     past = PastContext([a.asn1 for a in trust.anchors if not _is_sm2_cert(a)], dss_certs,
                        [c.asn1 for c in crls] + dss_crls, dss_ocsps, pol.require_revocation,
                        check_token=_stamp_checker(raw, trust=trust, crls=own_crls, certs=own_intermediates,
-                                                  policy=path_policy))
+                                                  policy=path_policy),
+                       issued_since=since, time_tolerance=pol.clock_skew)
     # Step S6a: timestamps as proof of existence; SM2 document timestamps are checked here too
     _run_async(lambda: prove_existence(sigs, ctx=past, at=at))
     for s in sigs:
@@ -369,7 +386,8 @@ def verify_pdf(
                 continue
             cc = check_cms(s.emb.pkcs7_content, signed, subfilter=s.subfilter)
             s.status = sm2_checks(
-                s.verdict, cc, trust=trust, at=at, intermediates=own_intermediates, crls=own_crls, policy=path_policy
+                s.verdict, cc, trust=trust, at=at, intermediates=own_intermediates, crls=own_crls, policy=path_policy,
+                skew=pol.clock_skew or timedelta(0),
             )
             s.status = (s.status, cc)
     # Step D8
@@ -387,6 +405,21 @@ def verify_pdf(
                for r, lv in zip(reports, levels, strict=True)]
     # Step D9
     return _document(reports, sigs, checks, at, revisions)
+
+
+def _set_aside(since: datetime, dss_crls: Sequence[Any], dss_ocsps: Sequence[Any], sigs: Sequence[Any]) -> Check:
+    """The document check saying which revocation data in the file is older than ``since`` (and not used)."""
+    cms_crls, cms_ocsps = cms_revinfo(sigs)
+    old = issued_before([*dss_crls, *dss_ocsps, *cms_crls, *cms_ocsps], since)
+    if not old:
+        return Check("revocation_cutoff", CheckStatus.PASSED,
+                     f"all revocation data in the file was issued at or after {since.isoformat()}",
+                     "文件内的吊销信息均在时效内")
+    dates = ", ".join(sorted({t.isoformat() if (t := revinfo_issued(i)) is not None else "unknown" for i in old}))
+    return Check("revocation_cutoff", CheckStatus.SKIPPED,
+                 f"{len(old)} revocation item(s) (DSS or signatures) issued {dates}, before {since.isoformat()}, "
+                 "set aside",
+                 f"文件内 {len(old)} 项吊销信息超过验证策略允许的时效，未采用")
 
 
 def _stamp_checker(raw: bytes, *, trust: TrustStore, crls: Sequence[Crl], certs: Sequence[Certificate],
@@ -549,7 +582,7 @@ def _finish(i: int, s: _Sig, engine: DiffEngine | None, pol: PdfPolicy, at: date
             )
     elif s.own_cms and s.kind == "/DocTimeStamp" and s.emb is not None and s.coverage is not None \
             and v.failed is None:
-        chain, anchor = own_doc_timestamp_checks(v, s.status, at=at)
+        chain, anchor = own_doc_timestamp_checks(v, s.status, at=at + (pol.clock_skew or timedelta(0)))
         if chain:
             leaf = chain[0]
             signer.update(subject=leaf.subject, issuer=leaf.issuer, serial=leaf.serial_hex, sha256=leaf.sha256,
