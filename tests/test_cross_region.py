@@ -179,7 +179,7 @@ def test_not_imported_is_indeterminate_no_chain(world, kind) -> None:
 @pytest.mark.parametrize(("policy", "rule"), [(REFUSE, "no-gd"), (LOCAL_ONLY, "default-deny")])
 def test_imported_but_not_recognised_fails_with_rule(world, kind, policy, rule) -> None:
     r = _verify(world, kind, _registry(world, policy))
-    assert r.indication is Indication.TOTAL_FAILED and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
+    assert r.indication is Indication.INDETERMINATE and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
     assert rule in r.reason.en and r.trust_context["rule"] == rule and r.trust_context["recognised"] is False
 
 
@@ -217,7 +217,7 @@ def test_own_region_artefacts_pass_by_local_rule(world) -> None:
     a_chain = world["a"].ca().issue(subject="C=CN,CN=x", profile="enterprise_signer",
                                     public_key=generate_key("sm2").public_key(), at=T0).pem + world["a"].chain_pem()
     refused = verify_artefact(a_chain, registry=_registry(world, LOCAL_ONLY), at=AT)
-    assert refused.indication is Indication.TOTAL_FAILED and "default-deny" in refused.reason.en
+    assert refused.indication is Indication.INDETERMINATE and "default-deny" in refused.reason.en
 
 
 def test_withdrawn_entry_and_wrong_service_type(world) -> None:
@@ -253,7 +253,7 @@ def test_qr_through_the_registry(world) -> None:
     assert ok.passed, ok.reason
     assert ok.trust_context["region"] == "440000" and ok.trust_context["rule"] == "gd-qr"
     assert verify_qr(world["qr"], trust=_registry(world, imported=False), at=AT).indication is Indication.INDETERMINATE
-    assert verify_qr(world["qr"], trust=_registry(world, REFUSE), at=AT).indication is Indication.TOTAL_FAILED
+    assert verify_qr(world["qr"], trust=_registry(world, REFUSE), at=AT).indication is Indication.INDETERMINATE
     stale = verify_qr(world["qr"], trust=_registry(world), at=STALE)
     assert stale.indication is Indication.INDETERMINATE and stale.sub_indication is SubIndication.TRY_LATER
 
@@ -298,7 +298,7 @@ def test_cli_trust_lists_and_policy(world, b_dir, kind) -> None:
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["trust_context"]["rule"] == RULE[kind]
     refused = run("--trust-lists", str(b_dir), "--policy", str(world["dir"] / "refuse.json"))
-    assert refused.exit_code == 1 and "no-gd" in json.loads(refused.output)["reason"]["en"]
+    assert refused.exit_code == 2 and "no-gd" in json.loads(refused.output)["reason"]["en"]
     assert run().exit_code == 2  # nothing trusted
     stale = runner.invoke(verify_cli, [str(f), "--at", STALE.isoformat(), *extra, "--trust-lists", str(b_dir),
                                        "--policy", str(world["dir"] / "accept.json")])
@@ -372,7 +372,7 @@ def test_http_policy_without_recognition_refuses(world) -> None:
         TrustListStore.for_settings(h.settings).import_list(world["raw"], at=AT, source="file:gd.json",
                                                             pins=[world["list_key"].public_key()], threshold=1)
         body = _post(h, world, "pdf")
-        assert body["indication"] == "TOTAL_FAILED" and body["trust_context"]["rule"] == "default-deny"
+        assert body["indication"] == "INDETERMINATE" and body["trust_context"]["rule"] == "default-deny"
 
 
 def test_trust_list_errors_are_typed(world) -> None:
@@ -427,9 +427,9 @@ def test_ofd_every_signature_judged_worst_wins(world) -> None:
     r = verify(twice, OFD_POLICY)
     first, second = r.signatures
     assert first.passed and first.trust_context["rule"] == "gd-ofd" and first.trust_context["recognised"]
-    assert second.indication is Indication.TOTAL_FAILED
+    assert second.indication is Indication.INDETERMINATE
     assert second.trust_context["region"] == "320000" and second.trust_context["rule"] == "default-deny"
-    assert r.indication is Indication.TOTAL_FAILED and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
+    assert r.indication is Indication.INDETERMINATE and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
     assert r.reason.en.startswith("Signature 2") and "default-deny" in r.reason.en
     by = {ch.name: ch.status.value for ch in r.checks}
     assert by["signature[1].recognition"] == "passed" and by["signature[2].recognition"] == "failed"

@@ -92,7 +92,7 @@ def test_imported_and_recognised_passes_and_names_the_rule(world) -> None:
 @pytest.mark.parametrize(("artefact_type", "level"), [("business", "B-LT"), ("food", "B-B"), ("food", None)])
 def test_imported_but_not_recognised_fails_with_rule(world, artefact_type, level) -> None:
     r = _validate(_registry(world), world, artefact_type=artefact_type, level=level)
-    assert r.indication is Indication.TOTAL_FAILED and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
+    assert r.indication is Indication.INDETERMINATE and r.sub_indication is SubIndication.SIG_CONSTRAINTS_FAILURE
     assert _check(r, "recognition").status is CheckStatus.FAILED
     assert "default-deny" in r.reason.en
 
@@ -180,7 +180,7 @@ def test_qr_through_registry(world) -> None:
     assert none.indication is Indication.INDETERMINATE
     strict = dict(POLICY, recognition={"local_region": "440000", "rules": []})
     refused = verify_qr_text(text, registry=_registry(world, policy=strict), at=AT)
-    assert refused.indication is Indication.TOTAL_FAILED and "default-deny" in refused.reason.en
+    assert refused.indication is Indication.INDETERMINATE and "default-deny" in refused.reason.en
 
 
 def test_validation_policy_layers() -> None:

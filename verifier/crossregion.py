@@ -17,11 +17,12 @@
       with an allowed service type, usable ones first.
   R5. Usability at ``at``: the list unexpired (else INDETERMINATE / TRY_LATER, "stale list"), the
       entry granted (else INDETERMINATE / NO_CERTIFICATE_CHAIN_FOUND), a seal maker entry that
-      lists seal types listing this one (else TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE).
+      lists seal types listing this one (else INDETERMINATE / SIG_CONSTRAINTS_FAILURE).
   R6. Recognition: ``RecognitionPolicy.decide(region, service type, artefact type, level)``. Not
-      accepted -> TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE naming the rule (the signature and path
+      accepted -> INDETERMINATE / SIG_CONSTRAINTS_FAILURE naming the rule (the signature and path
       are valid; the validation policy refuses what vouches for them -- ETSI EN 319 102-1 puts
-      constraints the policy imposes on a signature under SIG_CONSTRAINTS_FAILURE).
+      constraints the policy imposes on a signature under SIG_CONSTRAINTS_FAILURE, an
+      INDETERMINATE sub-indication: never PASSED, and not a claim that the signature is false).
   R7. Never better than R3: a handler's TOTAL_FAILED stays; TOTAL_PASSED only when every role
       passed R4-R6. Every report gets ``trust_list`` and ``recognition`` checks and a
       ``trust_context`` (region, list version and digest, entry, rule, recognised).
@@ -225,7 +226,8 @@ def _judge(role: _Role, primary: bool, anchors: _Anchors, registry: TrustRegistr
 
 
 def _refused(en: str, zh: str) -> tuple[Indication, SubIndication, Reason]:
-    return (Indication.TOTAL_FAILED, SubIndication.SIG_CONSTRAINTS_FAILURE,
+    # EN 319 102-1 Table 5 lists SIG_CONSTRAINTS_FAILURE under INDETERMINATE only
+    return (Indication.INDETERMINATE, SubIndication.SIG_CONSTRAINTS_FAILURE,
             Reason(en=f"Not recognised here: {en}.", zh=f"本地区不予承认：{zh}。",
                    hint_en="Only what the recognition policy lists is accepted from other regions.",
                    hint_zh="仅接受互认策略列明的其他地区类型。"))

@@ -298,7 +298,7 @@ def _resolve(run: _Run, kid: bytes, claims: LicenceQrClaims, *, trust: TrustStor
             if match.accepted:
                 run.ok("recognition", match.reason_en, match.reason_zh)
             else:
-                run.fail("recognition", SubIndication.SIG_CONSTRAINTS_FAILURE, match.reason_en, match.reason_zh)
+                run.unsure("recognition", SubIndication.SIG_CONSTRAINTS_FAILURE, match.reason_en, match.reason_zh)
             run.ok("signer", f"KID {kid.hex()} names {cert.subject_str}", f"KID {kid.hex()} 对应 {cert.subject_str}")
             return cert, res.region, res.label
     leaf = _signer_from(kid, certs, trust)

@@ -16,7 +16,8 @@ Procedure of :meth:`TrustRegistry.validate_certificate` (steps tagged in the cod
      its status and since when.
   4. Path validation (:func:`verifier.pki.validate_path`) to the entry's certificates as anchors.
   5. Recognition policy: (region, service type, artefact type, level) must be accepted; else
-     TOTAL_FAILED / SIG_CONSTRAINTS_FAILURE. The rule that applied is a check in the report.
+     INDETERMINATE / SIG_CONSTRAINTS_FAILURE (EN 319 102-1 lists that sub-indication under
+     INDETERMINATE only). The rule that applied is a check in the report.
 """
 
 from __future__ import annotations
@@ -321,7 +322,7 @@ class TrustRegistry:
             reason = Reason(en=f"Not recognised here: {match.reason_en}.", zh=f"本地区不予承认：{match.reason_zh}。",
                             hint_en="Only types the recognition policy lists are accepted from other regions.",
                             hint_zh="仅接受互认策略列明的其他地区类型。")
-            return replace(path, indication=Indication.TOTAL_FAILED, sub_indication=sub, reason=reason,
+            return replace(path, indication=Indication.INDETERMINATE, sub_indication=sub, reason=reason,
                            checks=(*checks, match.check()), trust_anchor=label)
         return replace(path, checks=(*checks, match.check()), trust_anchor=label)
 
