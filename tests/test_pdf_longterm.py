@@ -531,3 +531,28 @@ def test_revoked_sm2_document_timestamp_tsa_is_no_proof_of_existence(pki, pdf) -
         assert path.status is not CheckStatus.PASSED and "revoked" in path.detail_en, path.detail_en
     sig = r.signatures[0]
     assert sig.sub_indication is SubIndication.OUT_OF_BOUNDS_NO_POE, sig.reason.en
+
+
+@pytest.mark.parametrize("revoked", [False, True])
+def test_sm2_signer_status_from_ocsp_responses_in_the_dss(pki, pdf, revoked: bool) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    # The signer's status is only in an OCSP response in the DSS (the TSA and the issuing CA are
+    # covered by the root's CRL): our own SM2 path checks read the file's OCSP responses too.
+    from esign.ocsp import CaStatusSource, OcspResponder, make_ocsp_request
+    from esign.pdf import ValidationData
+
+    key, cert = pki.issue("sm2")
+    if revoked:
+        pki.ca.revoke(parse_certificate(cert).serial, reason="key_compromise", at=AT - timedelta(minutes=30))
+    okey, ocert = pki.issue("p256", profile="ocsp")
+    responder = OcspResponder(ca_index=CaStatusSource(pki.ca), responder_key=okey, responder_cert=ocert,
+                              issuer_cert=pki.ca.cert.der)
+    answer = responder.respond(make_ocsp_request(parse_certificate(cert), pki.ca.cert), at=AT)
+    tsa = _tsa(pki, at=AT - timedelta(hours=1), clock=TickingClock(AT), ca=pki.region.root,
+               chain=[pki.region.root.cert.der])
+    vd = ValidationData(certs=tuple(pki.chain), crls=(pki.region.root.issue_crl(at=AT),), ocsps=(answer,))
+    data = pki.sign(pdf, "sm2", signer=(key, cert), level="b-lt", timestamper=tsa, validation_data=vd)
+    r = verify_pdf(data, trust=_trust(pki), at=AT + timedelta(minutes=30), require_revocation=True)
+    if revoked:
+        assert (r.indication, r.signatures[0].sub_indication) == (Indication.TOTAL_FAILED, SubIndication.REVOKED)
+    else:
+        assert r.indication is Indication.TOTAL_PASSED, r.reason.en

@@ -84,6 +84,7 @@ from verifier._pdf_sig import (
     sm2_checks,
 )
 from verifier._revocation import RevocationData
+from verifier.ocsp import parse_ocsp_response
 from verifier.pki import PathPolicy, TrustStore
 from verifier.report import Check, CheckStatus, Indication, Reason, SubIndication, ValidationReport
 
@@ -364,7 +365,10 @@ def verify_pdf(
     # Step D7
     _run_async(lambda: _validate_all(sigs, vc))
     own_intermediates = _to_certs(dss_certs)
-    own_crls = [*crls, *_to_crls(dss_crls)]
+    # our own path checks (SM2 signers and TSAs) get the file's OCSP responses as well as its CRLs
+    own_crls = RevocationData([*crls, *_to_crls(dss_crls)],
+                              [*getattr(crls, "ocsp_responses", ()), *_parsed(dss_ocsps, parse_ocsp_response)],
+                              retroactive=False)
     past = PastContext([a.asn1 for a in trust.anchors if not _is_sm2_cert(a)], dss_certs,
                        [c.asn1 for c in crls] + dss_crls, dss_ocsps, pol.require_revocation,
                        check_token=_stamp_checker(raw, trust=trust, crls=own_crls, certs=own_intermediates,
@@ -449,24 +453,23 @@ def _is_sm2_cert(c: Certificate) -> bool:
     return b"\x06\x08\x2a\x81\x1c\xcf\x55\x01\x82\x2d" in c.spki_der  # OID 1.2.156.10197.1.301
 
 
-def _to_certs(items: Sequence[Any]) -> list[Certificate]:
+def _parsed(items: Sequence[Any], parse: Any) -> list[Any]:
+    """asn1crypto items re-read by one of our parsers; unreadable ones are left out."""
     out = []
     for c in items:
         try:
-            out.append(parse_certificate(c.dump()))
+            out.append(parse(c.dump()))
         except EsignError:
             continue
     return out
+
+
+def _to_certs(items: Sequence[Any]) -> list[Certificate]:
+    return _parsed(items, parse_certificate)
 
 
 def _to_crls(items: Sequence[Any]) -> list[Crl]:
-    out = []
-    for c in items:
-        try:
-            out.append(parse_crl(c.dump()))
-        except EsignError:
-            continue
-    return out
+    return _parsed(items, parse_crl)
 
 
 def _signed_bytes(raw: bytes, br: Any) -> bytes | None:
