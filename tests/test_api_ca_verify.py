@@ -180,3 +180,22 @@ def test_front_door_dispatches_every_kind(api: Any) -> None:
     pem = api.client.get("/v1/ca").json()["trust_anchors_pem"].encode()
     r = api.client.post("/v1/verify", headers=api.auth("staff"), files={"file": ("f", pem), "data": ("d", b"x")})
     assert r.status_code == 400 and r.json()["field"] == "data"
+
+
+def test_printable_html_report(api: Any) -> None:
+    issued = _issue(api)
+    bundle = (issued["certificate_pem"] + issued["chain_pem"]).encode()
+    r = api.client.post("/v1/verify?format=html", headers=api.auth("verifier"),
+                        files={"file": ("chain.pem", bundle, "application/x-pem-file")})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
+    assert "验证通过 / VALID" in r.text and "示例企业签名" in r.text
+    revoked = api.client.post(f"/v1/ca/certificates/{issued['serial']}/revoke", json={"reason": "key_compromise"},
+                              headers=api.auth("issuer"))
+    assert revoked.status_code == 200
+    bad = api.client.post("/v1/verify?format=html", headers=api.auth("verifier"),
+                          files={"file": ("chain.pem", bundle, "application/x-pem-file")})
+    assert "验证失败 / INVALID" in bad.text and "REVOKED" in bad.text
+    qr = api.client.post("/v1/verify?format=html", headers=api.auth("verifier"), json={"qr": "HC1:not-a-code"})
+    assert qr.status_code in (200, 400)
+    assert api.client.post("/v1/verify?format=pdf", headers=api.auth("verifier"),
+                           files={"file": ("chain.pem", bundle)}).status_code == 422

@@ -26,8 +26,8 @@ import binascii
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.datastructures import UploadFile as StarletteUpload
 
 from api.auth import AuthPrincipal, Role, require_role
@@ -45,6 +45,7 @@ from verifier.licence import MAX_STATUS_LIST_BYTES, is_signed_licence, parse_unv
 from verifier.licence_qr import LicenceQrFormatError, decode_licence_qr
 from verifier.pki import PathPolicy, TrustStore
 from verifier.policy import MAX_POLICY_BYTES, Policy, load_policy
+from verifier.report import ValidationReport
 from verifier.trust import TrustRegistry
 from verifier.verifier import MAX_INPUT_BYTES, MAX_STATUS_LISTS, verify_artefact, verify_qr
 
@@ -252,18 +253,23 @@ _OPENAPI_BODY = {
 @router.post(
     "/verify",
     summary="Verify an artefact (chain, CMS, PDF, seal, seal signature, OFD) or QR text; ETSI-style report",
-    responses={200: {"description": "The validation report (indication, sub_indication, reason, checks)"}},
+    responses={200: {"description": "The validation report (indication, sub_indication, reason, checks); with "
+                                    "?format=html a printable page (zh + en)",
+                     "content": {"application/json": {}, "text/html": {}}}},
     openapi_extra=_OPENAPI_BODY,
 )
 async def verify(
     request: Request,
+    format: str = Query("json", pattern="^(json|html)$",
+                        description="json for machines; html for a printable report for people"),
     principal: AuthPrincipal = Depends(require_role(*Role)),  # noqa: B008
     settings: Settings = Depends(get_settings),  # noqa: B008
     clock: SystemClock = Depends(get_clock),  # noqa: B008
-) -> JSONResponse:
+) -> Response:
     """Multipart upload of a file (with ``status_list`` files for a licence), or JSON ``{"qr": "HC1:..."}``.
 
     200 with the report for any verdict; 400 problem for input that cannot be verified at all.
+    ``?format=html`` gives the same report as a printable HTML page (as ``esign verify --format html``).
     """
     now = clock.now()
     if request.headers.get("content-type", "").startswith("application/json"):
@@ -287,7 +293,7 @@ async def verify(
         qr_trust: TrustRegistry | TrustStore = local_trust if certs else registry
         report = verify_qr(body["qr"], trust=qr_trust, at=at, status_lists=lists,
                            certs=[*certs, *service_intermediates(settings)], crls=local_crls)
-        return JSONResponse(report.to_dict())
+        return _respond(report, format)
     form = await request.form()
     file = form.get("file")
     if not isinstance(file, StarletteUpload):
@@ -318,4 +324,12 @@ async def verify(
         validation=policy.validation if policy else None,
         status_lists=lists,
     )
+    return _respond(report, format)
+
+
+def _respond(report: ValidationReport, fmt: str) -> Response:
+    if fmt == "html":
+        from verifier.render import report_to_html
+
+        return HTMLResponse(report_to_html(report))
     return JSONResponse(report.to_dict())
