@@ -24,7 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from keys.errors import ConflictError, NotFoundError
 from licences.catalogue import LicenceType
-from licences.errors import LicenceNotFoundError
+from licences.errors import LicenceNotFoundError, ObjectionStateError
 from licences.model import (
     ConsentGrant,
     IssuingAuthority,
@@ -75,7 +75,12 @@ class LicenceTransaction(Protocol):
 
     # -- disputes and consent (licences.objections, licences.consent) --
     def add_objection(self, objection: Objection, evidence: Sequence[bytes]) -> None:
-        """Insert an objection and the bytes of its evidence files (same order as ``objection.evidence``)."""
+        """Insert an objection and the bytes of its evidence files (same order as ``objection.evidence``).
+
+        Raises :class:`~licences.errors.ObjectionStateError` when the same filer already has an
+        objection in state ``filed`` against the same licence version: the store enforces it (a
+        partial unique index in SQL), so two concurrent filings cannot both land.
+        """
 
     def get_objection(self, objection_id: str, *, for_update: bool = False) -> Objection:
         """An objection (locked with ``for_update``); NotFoundError."""
@@ -167,6 +172,12 @@ def objection_not_found(objection_id: str) -> NotFoundError:
     return NotFoundError(f"no objection {objection_id[:64]!r}", message_zh="异议不存在", field="objection_id")
 
 
+def open_objection_exists(licence_id: str) -> ObjectionStateError:
+    """The error for a second open objection by one filer against one licence version (409)."""
+    return ObjectionStateError("this filer's earlier objection to this licence is still open",
+                               message_zh="已有未处理的异议", field="licence_id")
+
+
 def consent_not_found(grant_id: str) -> NotFoundError:
     """The error for an unknown consent grant id."""
     return NotFoundError(f"no consent grant {grant_id[:64]!r}", message_zh="授权不存在", field="grant_id")
@@ -244,6 +255,10 @@ class _MemoryTx:
     def add_objection(self, objection: Objection, evidence: Sequence[bytes]) -> None:
         if objection.id in self.s.objections or objection.id in self.objections:
             raise ConflictError(f"objection {objection.id} exists", field="objection_id")
+        if objection.state is ObjectionState.FILED and any(
+                o.state is ObjectionState.FILED and o.licence_id == objection.licence_id and o.filer == objection.filer
+                for o in {**self.s.objections, **self.objections}.values()):
+            raise open_objection_exists(objection.licence_id)
         self.objections[objection.id] = objection
         self.evidence[objection.id] = list(evidence)
 

@@ -50,7 +50,7 @@ def test_migration_and_register_round_trip(db: Database) -> None:
     run_migrations(db)
     assert set(inspect(db.engine).get_table_names()) >= SEAL_TABLES
     with db.engine.connect() as conn:
-        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_sharing"
+        assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005_objection_once"
     audit = SqlAuditLog(db, clock=lambda: T0)
     reg = SqlSealRegister(db, audit=audit)
     pki = make_pki()

@@ -150,6 +150,26 @@ def test_filing_rules(world: World) -> None:  # noqa: F811
         decide(world.service, mine.id, accept=False, reason="late", actor=GD_ISSUER, at=T2, region="440000")
 
 
+def test_racing_filings_cannot_both_land(world: World) -> None:  # noqa: F811
+    # Two filings by one filer that both passed the service's check (a race) reach the store: the
+    # store refuses the second (a partial unique index in SQL), and writes nothing for it.
+    from dataclasses import replace
+
+    lic = _issue(world)
+    first = file_objection(world.service, lic.licence_id, actor=SC_STAFF, ground="wrong_data", reason="x", at=T1)
+    twin = replace(first, id="obj-" + "0" * 24)
+    with pytest.raises(ObjectionStateError), world.repo.transaction() as tx:
+        tx.add_objection(twin, [b"evidence"])
+    assert [o.id for o in world.repo.list_objections(licence_id=lic.licence_id)] == [first.id]
+    # another filer, or the same filer once the first is no longer open, may file
+    other = file_objection(world.service, lic.licence_id, actor=Actor("p_bj_window", "staff", "110000"),
+                           ground="other", reason="y", at=T1)
+    withdraw(world.service, first.id, actor=SC_STAFF, at=T2)
+    with world.repo.transaction() as tx:
+        tx.add_objection(twin, [])
+    assert {o.id for o in world.repo.list_objections(licence_id=lic.licence_id)} == {first.id, other.id, twin.id}
+
+
 # --- consent -----------------------------------------------------------------------------------
 
 

@@ -68,7 +68,7 @@ def test_migrations_apply_cleanly_and_are_idempotent(backend: Backend) -> None:
         run_migrations(d)  # second run is a no-op
         assert set(inspect(d.engine).get_table_names()) >= TABLES
         with d.engine.connect() as conn:
-            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0004_sharing"
+            assert conn.execute(text("SELECT version_num FROM alembic_version")).scalar_one() == "0005_objection_once"
             assert conn.execute(text("SELECT seq, entry_hash FROM audit_head")).one() == (0, "0" * 64)
         assert d.dialect == ("sqlite" if backend.name == "sqlite" else "postgresql")
     finally:

@@ -17,7 +17,8 @@ from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text, desc, select
+from sqlalchemy import BigInteger, DateTime, Index, Integer, LargeBinary, String, Text, desc, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from api.storage.models import Base, utc
@@ -32,7 +33,7 @@ from licences.model import (
     ObjectionState,
     Resolution,
 )
-from licences.ports import MAX_LIST, consent_not_found, objection_not_found
+from licences.ports import MAX_LIST, consent_not_found, objection_not_found, open_objection_exists
 
 __all__ = ["ConsentRow", "EvidenceRow", "ObjectionRow", "SharingReads", "SharingWrites", "UseRow"]
 
@@ -66,6 +67,9 @@ class ObjectionRow(Base):
         Index("ix_licence_objections_queue", "authority_id", "state", "filed_at"),
         Index("ix_licence_objections_licence", "licence_id"),
         Index("ix_licence_objections_filer", "filer"),
+        # one open objection per filer and licence version (migration 0005)
+        Index("uq_licence_objections_open", "licence_id", "filer", unique=True,
+              sqlite_where=text("state = 'filed'"), postgresql_where=text("state = 'filed'")),
     )
 
 
@@ -157,7 +161,12 @@ class SharingWrites:
     _s: Session
 
     def add_objection(self, objection: Objection, evidence: Sequence[bytes]) -> None:
-        self._s.add(ObjectionRow(**_objection_values(objection)))
+        try:
+            with self._s.begin_nested():  # a savepoint: a refused row leaves the transaction usable
+                self._s.add(ObjectionRow(**_objection_values(objection)))
+                self._s.flush()
+        except IntegrityError as exc:  # uq_licence_objections_open: the filer's earlier objection is still open
+            raise open_objection_exists(objection.licence_id) from exc
         for i, blob in enumerate(evidence):
             self._s.add(EvidenceRow(objection_id=objection.id, idx=i, content=blob))
         self._s.flush()
