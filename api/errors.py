@@ -28,6 +28,7 @@ __all__ = [
     "AuthenticationError",
     "BodySizeLimitMiddleware",
     "BodyTooLargeError",
+    "RateLimitedError",
     "install_error_handlers",
     "problem_catalogue",
     "problem_response",
@@ -44,6 +45,20 @@ class AuthenticationError(EsignError):
     http_status = 401
     exit_code = 2
     default_zh = "未认证：缺少或无效的访问令牌"
+
+
+class RateLimitedError(EsignError):
+    """Too many requests from this principal in the current window (429, ``Retry-After``)."""
+
+    code = "rate_limited"
+    http_status = 429
+    exit_code = 2
+    default_zh = "请求过于频繁，请稍后再试"
+
+    def __init__(self, message: str, *, retry_after: int, message_zh: str | None = None,
+                 field: str | None = None) -> None:
+        super().__init__(message, message_zh=message_zh, field=field)
+        self.retry_after = max(1, int(retry_after))
 
 
 class BodyTooLargeError(StarletteHTTPException):
@@ -132,6 +147,8 @@ async def _esign_error(request: Request, exc: Exception) -> JSONResponse:
     level = logging.ERROR if status >= 500 else logging.INFO
     _log.log(level, "request failed", extra={"code": exc.code, "status": status})
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if isinstance(exc, RateLimitedError):
+        headers = {"Retry-After": str(exc.retry_after)}
     extra: dict[str, Any] = {}
     for attr in ("index", "seq"):  # AuditChainError carries where the chain breaks
         if isinstance(getattr(exc, attr, None), int):

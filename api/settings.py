@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     """Prefix of RFC 9457 problem ``type`` URIs; each resolves to a page served by this service."""
     db_pool_size: int = Field(default=5, ge=1)
     """Connection pool size for PostgreSQL."""
+    peer_rate_limit: int = Field(default=600, ge=0)
+    """Calls a ``wallet`` principal (a peer deployment) may make to ``GET /v1/holders/{id}/licences`` per
+    ``peer_rate_window`` seconds; past it 429 with ``Retry-After``. 0 turns the limit off."""
+    peer_rate_window: float = Field(default=60.0, gt=0)
+    """Length of the rate-limit window, seconds."""
     peers: dict[str, PeerDeployment] = Field(default_factory=dict)
     """Other esign deployments whose holders' licences the wallet lists (``GET /v1/wallet/licences?federated=true``):
     JSON ``{"510000": {"url": "https://esign.sc.example", "token_file": "/run/secrets/peer-510000.token"}}``,

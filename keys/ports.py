@@ -69,6 +69,9 @@ class Cache(Protocol):
     def delete(self, key: str) -> None:
         """Remove ``key`` if present."""
 
+    def incr(self, key: str, *, ttl: float) -> int:
+        """Add one to the counter at ``key`` (a new one starts at 1 and lives ``ttl`` s); atomic."""
+
     def ttl(self, key: str) -> float | None:
         """Seconds left before ``key`` expires; ``None`` when missing or without expiry."""
 

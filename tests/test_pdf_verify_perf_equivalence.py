@@ -247,3 +247,20 @@ def test_certificates_parsed_once_per_file() -> None:
     for _ in range(2):  # errors are parse_certificate's own, and never remembered
         with pytest.raises(EsignError):
             certificate_once(b"\x30\x03\x02\x01\x00")
+
+
+def test_rejection_text_does_not_depend_on_set_order() -> None:
+    # pyHanko joins sets in hash order (varies per process): the same file must read the same.
+    from verifier._pdf_diff import canonical_rejection
+
+    a = "AbsoluteContext(path=PathInRevision('.Root.Pages.Kids[0].Annots[2]'))"
+    b = "AbsoluteContext(path=PathInRevision('.Root.AcroForm.Fields[1]'))"
+    r11, r12 = "Reference(idnum=11, generation=0)", "Reference(idnum=12, generation=0)"
+    one = (f"There are unexplained xrefs in revision 5: {r12}, {r11}.\nSome objects from revision 4 were replaced "
+           f"in revision 5 without precise justification:\n - {r12} is also used in {a}, {b} in the prior revision.\n"
+           f" - {r11} is also used in {b} in the prior revision.")
+    two = (f"There are unexplained xrefs in revision 5: {r11}, {r12}.\nSome objects from revision 4 were replaced "
+           f"in revision 5 without precise justification:\n - {r11} is also used in {b} in the prior revision.\n"
+           f" - {r12} is also used in {b}, {a} in the prior revision.")
+    assert one != two and canonical_rejection(one) == canonical_rejection(two)
+    assert canonical_rejection("Some other message, with, commas") == "Some other message, with, commas"

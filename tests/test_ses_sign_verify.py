@@ -336,3 +336,36 @@ def test_timestamp_imprint_checked(pki: Pki, seal: bytes) -> None:
     other = stamper.stamp(b"something else", hash_name="sm3")
     with pytest.raises(BadInputError):
         sign(pki, seal, timestamp=other)
+
+
+def _root_crl(pki: Pki, at: datetime, revoked: tuple[tuple[int, datetime, str | None], ...] = ()) -> Any:
+    from keys.x509 import build_crl, parse_certificate, parse_crl
+
+    root = parse_certificate(pki.root)
+    return parse_crl(build_crl(issuer=root.subject, issuer_key=pki.root_key, issuer_key_id=root.ski, this_update=at,
+                               next_update=at + timedelta(days=7), crl_number=int(at.timestamp()), revoked=revoked))
+
+
+def test_only_a_later_crl_covers_the_signing_time(pki: Pki, seal: bytes) -> None:
+    # A verifier holds the CA's current CRL, issued after the signature: it tells the status at the
+    # signing time (not listed), as long as nothing in the path is revoked or expired now.
+    der = sign(pki, seal)  # signed at T0 + 1 h
+    later = _root_crl(pki, T0 + timedelta(days=1))
+    rep = verify_ses_signature(der, data=b"contract text", trust=pki.trust, at=T0 + timedelta(days=2), crls=[later],
+                               require_revocation=True)
+    assert rep.indication is Indication.TOTAL_PASSED, rep.to_dict()
+    path = next(c for c in rep.checks if c.name == "signer_certificate_path")
+    assert "CRLs issued later" in path.detail_en
+
+
+def test_a_later_crl_does_not_vouch_for_a_signer_revoked_since(pki: Pki, seal: bytes) -> None:
+    # The signing time is the signer's word: a certificate revoked after it (and a signature dated
+    # before the revocation) is not vouched for by the later CRL.
+    from keys.x509 import parse_certificate
+
+    der = sign(pki, seal)
+    serial = parse_certificate(pki.signer).serial
+    later = _root_crl(pki, T0 + timedelta(days=1), revoked=((serial, T0 + timedelta(hours=12), "key_compromise"),))
+    rep = verify_ses_signature(der, data=b"contract text", trust=pki.trust, at=T0 + timedelta(days=2), crls=[later],
+                               require_revocation=True)
+    assert rep.indication is not Indication.TOTAL_PASSED

@@ -209,6 +209,37 @@ def test_cache_entries_expire(cache: InProcessCache | RedisCache) -> None:
     assert cache.get("short") is None
 
 
+def test_cache_counters_count_within_their_window(cache: InProcessCache | RedisCache) -> None:
+    cache.delete("n")
+    assert [cache.incr("n", ttl=0.3) for _ in range(3)] == [1, 2, 3]
+    left = cache.ttl("n")
+    assert left is not None and 0 < left <= 0.3  # the window runs from the first call, not the last
+    deadline = time.monotonic() + 5
+    while cache.get("n") is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert cache.incr("n", ttl=30) == 1  # a new window
+
+
+def test_rate_limit_refuses_past_the_limit_and_fails_closed() -> None:
+    from api.errors import RateLimitedError
+    from api.ratelimit import check_rate
+
+    now = [0.0]
+    c = InProcessCache(clock=lambda: now[0])
+    assert [check_rate(c, bucket="b", who="p1", limit=2, window=60) for _ in range(2)] == [1, 2]
+    with pytest.raises(RateLimitedError) as info:
+        check_rate(c, bucket="b", who="p1", limit=2, window=60)
+    assert info.value.retry_after == 60 and info.value.http_status == 429
+    assert check_rate(c, bucket="b", who="p2", limit=2, window=60) == 1  # per principal
+    now[0] = 61.0
+    assert check_rate(c, bucket="b", who="p1", limit=2, window=60) == 1  # the next window
+    assert check_rate(c, bucket="b", who="p1", limit=0, window=60) == 0  # 0: off
+    down = RedisCache(f"redis://127.0.0.1:{closed_port()}/0")
+    with pytest.raises(BackendUnavailableError):  # no cache: refused, not served unlimited
+        check_rate(down, bucket="b", who="p1", limit=2, window=60)
+    down.close()
+
+
 def test_inprocess_cache_is_lru_with_ttl() -> None:
     now = [100.0]
     c = InProcessCache(max_entries=2, default_ttl=10, clock=lambda: now[0])

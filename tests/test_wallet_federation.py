@@ -254,6 +254,23 @@ def test_peer_audit_entry_has_no_clear_holder_id(fed: Fed) -> None:
     assert HOLDER not in json.dumps(e, ensure_ascii=False)
 
 
+def test_peer_endpoint_is_rate_limited_per_peer(fed: Fed) -> None:
+    # Two calls per window for this test; the third is refused with Retry-After and leaves no audit row,
+    # and the home deployment's federated wallet names the refusal and still lists the local licences.
+    fed.peer.app.state.settings = fed.peer.app.state.settings.model_copy(
+        update={"peer_rate_limit": 2, "peer_rate_window": 3600.0})
+    c = fed.peer.client
+    assert [c.get(f"/v1/holders/{HOLDER}/licences", headers=fed.wallet).status_code for _ in range(2)] == [200, 200]
+    refused = c.get(f"/v1/holders/{HOLDER}/licences", headers=fed.wallet)
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert 3500 <= int(refused.headers["Retry-After"]) <= 3600
+    entries = c.get("/v1/audit", params={"limit": 500}, headers=fed.peer.auth("admin")).json()["items"]
+    assert len([e for e in entries if e["action"] == "licence.wallet.federated"]) == 2
+    body = fed.home.client.get("/v1/wallet/licences", params={"federated": "true"}, headers=fed.holder).json()
+    assert body["regions"]["510000"] == "refused: 429"
+    assert [x["licence_id"] for x in body["licences"]] == [fed.home_ids[0]]
+
+
 def test_cli_wallet_federated(fed: Fed, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from api.cli.objection import consent
 

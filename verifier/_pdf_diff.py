@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import logging
+import re
 from dataclasses import dataclass, field
 
 from pyhanko.pdf_utils import generic, misc
@@ -170,6 +171,44 @@ def _announce_usage_queries(old: HistoricalResolver, new: HistoricalResolver) ->
     expect(refs)
 
 
+
+_CONTEXT = re.compile(r"[A-Za-z]+Context\((?:[^()]|\([^()]*\))*\)")
+_REFERENCE = re.compile(r"Reference\(idnum=\d+, generation=\d+\)")
+
+
+def _sorted_items(text: str, pattern: re.Pattern[str]) -> str:
+    """``text`` (a ``", "``-joined list of ``pattern`` items) with the items sorted; unchanged
+    unless the items make up the whole text."""
+    items = pattern.findall(text)
+    if not items or ", ".join(items) != text:
+        return text
+    return ", ".join(sorted(items))
+
+
+def canonical_rejection(msg: str) -> str:
+    """pyHanko's rejection message with its set-ordered lists sorted.
+
+    pyHanko joins sets (unexplained references, the paths an object is still used in) in their
+    iteration order, which follows string hashing and so changes from process to process; the
+    same file would get differently worded (and, once truncated, differently abridged) reports.
+    Sorting the listed items, and the per-object lines, makes the text a function of the file.
+    """
+    out: list[str] = []
+    usages: list[str] = []
+    for line in msg.split("\n"):
+        m = re.fullmatch(r"( - Reference\(idnum=\d+, generation=\d+\) is also used in )(.*)( in the prior revision\.)",
+                         line)
+        if m:
+            usages.append(m.group(1) + _sorted_items(m.group(2), _CONTEXT) + m.group(3))
+            continue
+        if usages:
+            out.extend(sorted(usages))
+            usages = []
+        m = re.fullmatch(r"(There are unexplained xrefs in revision \d+: )(.*)(\.)", line)
+        out.append(m.group(1) + _sorted_items(m.group(2), _REFERENCE) + m.group(3) if m else line)
+    out.extend(sorted(usages))
+    return "\n".join(out)
+
 class DiffEngine:
     """Per-revision difference analysis for one reader, cached."""
 
@@ -222,7 +261,7 @@ class DiffEngine:
                 result: DiffResult | None = policy.apply(old, new)
                 rejected, unanalysable = None, False
             except SuspiciousModification as exc:
-                result, rejected, unanalysable = None, str(exc)[:_MAX_MSG], False
+                result, rejected, unanalysable = None, canonical_rejection(str(exc))[:_MAX_MSG], False
             except (misc.PdfReadError, ValueError, KeyError, TypeError, AttributeError, AssertionError,
                     RecursionError) as exc:  # RecursionError: objects nested deeper than Python recursion
                 result, rejected, unanalysable = None, str(exc)[:_MAX_MSG], True

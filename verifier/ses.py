@@ -47,6 +47,7 @@ from keys.algorithms import SignatureAlgorithm, by_oid
 from keys.errors import BadInputError, EsignError
 from keys.hashing import sm3
 from keys.x509 import Certificate, Crl, parse_certificate
+from verifier._revocation import RevocationData
 from verifier.pki import PathPolicy, TrustStore, validate_path
 from verifier.report import (
     ChainElement,
@@ -198,10 +199,15 @@ def _path(run: _Run, name: str, cert: Certificate, t: datetime, ctx: _Ctx, who_e
         return
     rep = validate_path(cert, trust=ctx.trust, at=t, intermediates=ctx.intermediates, crls=ctx.crls,
                         policy=ctx.policy, artefact="ses")
+    later_crls = False
+    if not rep.passed and rep.sub_indication is SubIndication.REVOCATION_OUT_OF_BOUNDS_NO_POE and t < ctx.at:
+        rep, later_crls = _path_with_later_crls(cert, t, ctx, rep), True
     if keep_chain:
         run.chain, run.anchor = rep.chain, rep.trust_anchor
     if rep.passed:
-        run.ok(name, f"the {who_en} certificate chains to trust anchor {rep.trust_anchor}",
+        note = (" (revocation status at that time from CRLs issued later, the certificate not revoked since)"
+                if later_crls else "")
+        run.ok(name, f"the {who_en} certificate chains to trust anchor {rep.trust_anchor}{note}",
                f"{who_zh}证书路径验证通过")
         return
     sub = rep.sub_indication or SubIndication.CERTIFICATE_CHAIN_GENERAL_FAILURE
@@ -210,6 +216,26 @@ def _path(run: _Run, name: str, cert: Certificate, t: datetime, ctx: _Ctx, who_e
         run.fail(name, sub, en, zh)
     else:
         run.unsure(name, sub, en, zh)
+
+
+def _path_with_later_crls(cert: Certificate, t: datetime, ctx: _Ctx, first: ValidationReport) -> ValidationReport:
+    """The path at the earlier time ``t`` when the only CRLs at hand were issued after it.
+
+    A CA's current CRL is usually newer than a signature, and a verifier holds only that one. A
+    CRL issued after ``t`` that does not list a certificate says it was not revoked at ``t``
+    (:func:`verifier._revocation.tells_status_at`, up to the certificate's expiry). The claimed
+    signing time is the signer's word, though: a signer whose certificate has been revoked since
+    could date a signature before the revocation. So this holds only when the path also
+    validates at the validation time (nothing in it revoked, nothing expired, now). Otherwise the
+    first answer stands.
+    """
+    past = validate_path(cert, trust=ctx.trust, at=t, intermediates=ctx.intermediates,  # type: ignore[arg-type]
+                         crls=RevocationData.for_past(ctx.crls), policy=ctx.policy, artefact="ses")
+    if not past.passed:
+        return first
+    now = validate_path(cert, trust=ctx.trust, at=ctx.at, intermediates=ctx.intermediates,  # type: ignore[arg-type]
+                        crls=ctx.crls, policy=ctx.policy, artefact="ses")
+    return past if now.passed else first
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,8 @@ Between deployments (system to system): ``GET /v1/holders/{holder_id}/licences``
 principal (a peer deployment's wallet service, any region; that role may call nothing else): the
 licences this deployment holds for that holder ID (resident ID number or USCC, check character
 checked, 422 naming ``holder_id``), in the wallet's item shape, never asking further peers; audited as
-``licence.wallet.federated`` with the holder only as ``pii_hash``.
+``licence.wallet.federated`` with the holder only as ``pii_hash``; rate-limited per peer principal
+(``ESIGN_PEER_RATE_LIMIT`` per ``ESIGN_PEER_RATE_WINDOW`` s, 429 with ``Retry-After``).
 
 Every refusal is a problem JSON naming the field (400/403/404/409/422) and writes nothing (a refused
 fetch writes only the use record the holder is entitled to see).
@@ -47,15 +48,17 @@ from fastapi import APIRouter, Depends, File, Form, Request, Response, UploadFil
 from pydantic import BaseModel, Field
 
 from api.auth import ALL_REGIONS, AuthPrincipal, Role, require_role
-from api.deps import SystemClock, get_clock, get_settings
+from api.deps import SystemClock, get_cache, get_clock, get_settings
 from api.logging import pii_hash
 from api.peers import HttpPeerDirectory
+from api.ratelimit import check_rate
 from api.routes.licences import get_licence_service
 from api.schemas import PROBLEM_RESPONSES
 from api.settings import Settings
 from api.storage.models import Principal as PrincipalRow
 from api.storage.models import utc
 from keys.errors import BadInputError, NotFoundError, PermissionDeniedError
+from keys.ports import Cache
 from licences.consent import (
     RelyingParty,
     consent_to_dict,
@@ -246,8 +249,13 @@ def wallet_licences(request: Request,
             summary="For a peer deployment's wallet service: the licences held here for one holder ID")
 def holder_licences(holder_id: str, principal: AuthPrincipal = Depends(_wallet),  # noqa: B008
                     svc: LicenceService = Depends(get_licence_service),  # noqa: B008
-                    clock: SystemClock = Depends(get_clock)) -> list[dict[str, Any]]:  # noqa: B008
-    """The wallet items of this deployment only (never asks further peers); every call is audited."""
+                    clock: SystemClock = Depends(get_clock),  # noqa: B008
+                    settings: Settings = Depends(get_settings),  # noqa: B008
+                    cache: Cache = Depends(get_cache)) -> list[dict[str, Any]]:  # noqa: B008
+    """The wallet items of this deployment only (never asks further peers); every call is audited.
+    Rate-limited per peer principal (``ESIGN_PEER_RATE_LIMIT`` per ``ESIGN_PEER_RATE_WINDOW`` s; 429)."""
+    check_rate(cache, bucket="holder_licences", who=principal.id, limit=settings.peer_rate_limit,
+               window=settings.peer_rate_window)
     hid = validate_holder_id(holder_id, field="holder_id")
     now = clock.now()
     items = [wallet_item(x, now) for x in wallet(svc, hid)]

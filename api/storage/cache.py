@@ -22,6 +22,14 @@ __all__ = ["REDIS_SOCKET_TIMEOUT", "InProcessCache", "RedisCache", "make_cache"]
 REDIS_SOCKET_TIMEOUT = 2.0
 
 
+#: INCR, and PEXPIRE when this call created the counter: one atomic step on the server.
+_INCR_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+
+
 def _unavailable(exc: Exception) -> BackendUnavailableError:
     return BackendUnavailableError(f"cache unreachable ({type(exc).__name__})", message_zh="缓存服务不可用")
 
@@ -87,6 +95,23 @@ class InProcessCache:
         with self._lock:
             self._data.pop(self._prefix + key, None)
 
+    def incr(self, key: str, *, ttl: float) -> int:
+        """Add one to the counter at ``key`` and return it; a new (or expired) counter starts at 1 and
+        lives ``ttl`` seconds from then (the window of a rate limit). Atomic."""
+        k = self._prefix + key
+        now = self._clock()
+        with self._lock:
+            item = self._data.get(k)
+            if item is None or (item[1] is not None and now >= item[1]):
+                count, expires = 1, now + ttl
+            else:
+                count, expires = int(item[0]) + 1, item[1]
+            self._data[k] = (str(count).encode(), expires)
+            self._data.move_to_end(k)
+            while len(self._data) > self._max:
+                self._data.popitem(last=False)
+            return count
+
     def ttl(self, key: str) -> float | None:
         """Seconds left, or ``None`` when missing/expired/without expiry."""
         k = self._prefix + key
@@ -122,6 +147,7 @@ class RedisCache:
             )
         except ValueError as exc:
             raise BadInputError("ESIGN_REDIS_URL is not a valid Redis URL", field="redis_url") from exc
+        self._incr = self._r.register_script(_INCR_LUA)
         self._prefix = prefix
         self._ttl = default_ttl
 
@@ -148,6 +174,14 @@ class RedisCache:
         """Remove ``key`` if present."""
         try:
             self._r.delete(self._prefix + key)
+        except RedisError as exc:
+            raise _unavailable(exc) from exc
+
+    def incr(self, key: str, *, ttl: float) -> int:
+        """Add one to the counter at ``key`` and return it; a new counter lives ``ttl`` seconds
+        (one Lua script: INCR, and EXPIRE when it was created, atomically on the server)."""
+        try:
+            return int(self._incr(keys=[self._prefix + key], args=[max(1, int(ttl * 1000))]))  # type: ignore[arg-type]
         except RedisError as exc:
             raise _unavailable(exc) from exc
 
